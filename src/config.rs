@@ -1,0 +1,76 @@
+//! Configuration: limits with documented defaults, and the automatic replies.
+
+/// Limits on the opening handshake. Every one bounds memory or work per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandshakeLimits {
+    /// The most bytes an HTTP head (request or response, up to and including the blank line) may
+    /// take. Default 8192: browsers send 400-1500 bytes; nginx's default header buffer is 8 KiB.
+    /// A longer head fails with [`HandshakeError::HeadTooLarge`](crate::HandshakeError::HeadTooLarge)
+    /// (status 431).
+    pub max_head_len: usize,
+    /// The most header lines. Default 64; the caller's header array may lower it further. More fail
+    /// with [`HandshakeError::TooManyHeaders`](crate::HandshakeError::TooManyHeaders) (status 431).
+    pub max_headers: usize,
+}
+
+impl HandshakeLimits {
+    /// The defaults: an 8 KiB head with at most 64 headers.
+    pub const DEFAULT: Self = Self {
+        max_head_len: 8192,
+        max_headers: 64,
+    };
+}
+
+impl Default for HandshakeLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Connection configuration. Start from [`Config::default()`] (or [`Config::DEFAULT`] in a `const`)
+/// and change fields.
+///
+/// ```
+/// let mut config = sockless::Config::default();
+/// config.max_message_len = 1 << 20; // 1 MiB messages at most
+/// assert_eq!(config.max_frame_len, 16 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The largest payload one frame may declare. Default 16 MiB. Checked on the header, before any
+    /// payload arrives; a larger one fails with close code 1009.
+    pub max_frame_len: u64,
+    /// The largest message (sum of its frames' payloads). Default 64 MiB. Checked on each frame
+    /// header, so a message fails with 1009 as soon as a frame would take it past the limit. The
+    /// streaming API never buffers, so this is a policy limit there; the reassembly layer
+    /// ([`crate::message`]) relies on it to bound its buffer.
+    pub max_message_len: u64,
+    /// Queue a Pong with the same payload for every Ping received. Default `true`. The Ping event is
+    /// reported either way.
+    pub auto_pong: bool,
+    /// Answer a received Close with a Close echoing its code. Default `true`. With `false` the
+    /// caller answers with [`Connection::close`](crate::Connection::close).
+    pub auto_close: bool,
+    /// Limits on the opening handshake.
+    pub handshake: HandshakeLimits,
+}
+
+impl Config {
+    /// The defaults: 16 MiB frames, 64 MiB messages, automatic Pong and Close replies, default
+    /// handshake limits.
+    pub const DEFAULT: Self = Self {
+        max_frame_len: 16 << 20,
+        max_message_len: 64 << 20,
+        auto_pong: true,
+        auto_close: true,
+        handshake: HandshakeLimits::DEFAULT,
+    };
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}

@@ -1,0 +1,759 @@
+//! The connection state machine: one type for both roles.
+//!
+//! Every state transition of an established connection happens in this module.
+
+use crate::config::Config;
+use crate::error::{BufferTooSmall, ProtocolError, SendError};
+use crate::frame::{apply_mask, copy_masked, CloseCode, CloseFrame, DataKind, FrameHeader, OpCode};
+use crate::rand::{NoRandom, RandomSource};
+use crate::utf8::Utf8Validator;
+use crate::Status;
+
+#[cfg(test)]
+mod tests;
+
+/// Which end of the connection this is. The only differences are at the edges: a client masks what
+/// it sends and needs randomness for it; a server requires masks on what it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that sent the upgrade request.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// The state of the closing handshake (RFC 6455 7), as the driver needs to see it.
+///
+/// ```text
+///                  close()                          peer's Close
+///        +------------------------> CloseSent ------------------------+
+///        |                                                            v
+///      Open                                                         Closed
+///        |     peer's Close          our Close written                ^
+///        +------------------------> CloseReceived -------------------+
+///        |     (echo queued when Config::auto_close)                  |
+///        |                                                            |
+///        +-- protocol error --> Failed --- error Close flushed -------+
+/// ```
+///
+/// In `Closed` the server closes the transport at once; a client waits a while (its own timeout) for
+/// the server to close it first (RFC 6455 7.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Both directions are open.
+    Open,
+    /// We sent a Close and wait for the peer's. Received data is still delivered; nothing more may
+    /// be sent.
+    CloseSent,
+    /// The peer sent a Close; ours is not written yet (queued for
+    /// [`Connection::poll_transmit`] when [`Config::auto_close`] is on, or up to the caller).
+    /// Nothing more is received.
+    CloseReceived,
+    /// A protocol error was found; its Close frame waits in [`Connection::poll_transmit`]. Nothing
+    /// more is received.
+    Failed,
+    /// The closing handshake is over (or the connection failed and its Close was flushed): close the
+    /// transport.
+    Closed,
+}
+
+/// Something the peer sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A piece of a data frame's payload, unmasked in place in the caller's buffer. A message is the
+    /// concatenation of the pieces up to the one with `message_done`. Text has been validated up to
+    /// the end of this piece (which may end inside a character; the rest follows in the next piece).
+    Data {
+        /// Text or binary, from the message's first frame.
+        kind: DataKind,
+        /// The payload bytes of this piece (empty only for an empty frame).
+        payload: &'a [u8],
+        /// This piece ends its frame.
+        frame_done: bool,
+        /// This piece ends its message.
+        message_done: bool,
+    },
+    /// A Ping with its payload. With [`Config::auto_pong`] the Pong is already queued.
+    Ping(&'a [u8]),
+    /// A Pong (solicited or not) with its payload.
+    Pong(&'a [u8]),
+    /// The peer's Close, with its code and reason if it had one. With [`Config::auto_close`] the
+    /// reply is already queued (or, if we had sent a Close first, the connection is now
+    /// [`State::Closed`]).
+    Close(Option<CloseFrame<'a>>),
+}
+
+/// What [`Connection::receive`] did with the input, other than fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recv<'a> {
+    /// Something arrived.
+    Event(Event<'a>),
+    /// The input holds no complete unit: read more bytes, keeping the unconsumed ones in front of
+    /// them. (Frame headers and control frames are only taken whole, so keep at least 139 bytes of
+    /// receive buffer.)
+    NeedInput,
+    /// The next frame is a Ping, but the Pong for the previous one is still queued: flush
+    /// [`Connection::poll_transmit`], then call `receive` again with the same bytes. Every Ping gets
+    /// its own Pong, in order, and the queue never grows.
+    NeedFlush,
+    /// The connection receives nothing more ([`State::CloseReceived`], [`State::Failed`] or
+    /// [`State::Closed`]). Bytes after the peer's Close are not the peer's to send and are left
+    /// unread.
+    Closed,
+}
+
+/// The outcome of [`Connection::receive`]: how many input bytes were used, and what happened.
+///
+/// Always advance the input by `consumed`, whatever the result: bytes consumed are never looked at
+/// again, and bytes not consumed must be handed in again (in front of any new ones).
+#[must_use = "the consumed count must be applied to the input"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// The number of input bytes used.
+    pub consumed: usize,
+    /// What happened. On `Err` the connection is failed and the error's Close frame is queued.
+    pub result: Result<Recv<'a>, ProtocolError>,
+}
+
+/// A whole message or a control frame to send with [`Connection::send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outgoing<'a> {
+    /// A text message in one frame.
+    Text(&'a str),
+    /// A binary message in one frame.
+    Binary(&'a [u8]),
+    /// A Ping (at most 125 bytes).
+    Ping(&'a [u8]),
+    /// An unsolicited Pong (at most 125 bytes), for example as a one-way heartbeat.
+    Pong(&'a [u8]),
+}
+
+const NO_PONG: u8 = u8::MAX;
+
+/// An established WebSocket connection, for either role: bytes in, events out; messages in, bytes
+/// out. It owns no buffers and does no I/O.
+///
+/// # The driving contract
+///
+/// * **Input.** Hand the bytes read from the transport to [`receive`](Self::receive), advance by
+///   [`Received::consumed`], and call again until it answers [`Recv::NeedInput`] (read more, keeping
+///   the unconsumed bytes in front), [`Recv::NeedFlush`] (flush, then call again) or
+///   [`Recv::Closed`].
+/// * **Output owed to the peer.** After handling events, call [`poll_transmit`](Self::poll_transmit)
+///   until it returns 0 and write what it produced: automatic Pongs, the Close reply, and the Close
+///   that reports a protocol error.
+/// * **Output you choose.** [`send`](Self::send), [`send_frame`](Self::send_frame),
+///   [`send_header`](Self::send_header) + [`send_payload`](Self::send_payload) and
+///   [`close`](Self::close) encode into your buffer at once; write the bytes in the order produced.
+/// * **Ending.** When [`state`](Self::state) is [`State::Closed`], close the transport (a client
+///   should first wait a little for the server to close it).
+///
+/// Timeouts are the driver's: bound the wait for the peer's Close after sending ours, and, if you
+/// want, send Pings on an idle timer and close when no Pong comes back.
+///
+/// `R` is the randomness source for masking keys; a server connection uses [`NoRandom`] and never
+/// draws.
+#[derive(Clone, Debug)]
+pub struct Connection<R = NoRandom> {
+    max_frame_len: u64,
+    max_message_len: u64,
+    /// Payload bytes left in the frame being received.
+    rx_remaining: u64,
+    /// Payload bytes of the message being received so far, including the current frame's.
+    rx_message_len: u64,
+    /// Payload bytes left in the frame being streamed out by `send_header`/`send_payload`.
+    tx_remaining: u64,
+    rx_mask: [u8; 4],
+    tx_mask: [u8; 4],
+    utf8: Utf8Validator,
+    /// The payload of the queued Pong (`pong_len` bytes of it, or none if `NO_PONG`).
+    pong: [u8; 125],
+    pong_len: u8,
+    /// The queued Close (`NO_STATUS` means an empty payload).
+    close_queued: Option<CloseCode>,
+    rx_mask_pos: u8,
+    tx_mask_pos: u8,
+    rx_in_frame: bool,
+    rx_fin: bool,
+    rx_message: Option<DataKind>,
+    tx_message: Option<DataKind>,
+    state: State,
+    role: Role,
+    auto_pong: bool,
+    auto_close: bool,
+    rng: R,
+}
+
+impl Connection<NoRandom> {
+    /// A server connection whose handshake is done, for example by
+    /// [`Request::accept`](crate::handshake::Request::accept), or by an HTTP server that performed
+    /// the upgrade itself.
+    pub fn server(config: Config) -> Self {
+        Self::new(Role::Server, config, NoRandom)
+    }
+}
+
+impl<R: RandomSource> Connection<R> {
+    /// A client connection whose handshake is done (normally made by
+    /// [`ClientHandshake::finish`](crate::handshake::ClientHandshake::finish)), drawing masking keys
+    /// from `rng`.
+    pub fn client(config: Config, rng: R) -> Self {
+        Self::new(Role::Client, config, rng)
+    }
+
+    fn new(role: Role, config: Config, rng: R) -> Self {
+        Self {
+            max_frame_len: config.max_frame_len,
+            max_message_len: config.max_message_len,
+            rx_remaining: 0,
+            rx_message_len: 0,
+            tx_remaining: 0,
+            rx_mask: [0; 4],
+            tx_mask: [0; 4],
+            utf8: Utf8Validator::new(),
+            pong: [0; 125],
+            pong_len: NO_PONG,
+            close_queued: None,
+            rx_mask_pos: 0,
+            tx_mask_pos: 0,
+            rx_in_frame: false,
+            rx_fin: false,
+            rx_message: None,
+            tx_message: None,
+            state: State::Open,
+            role,
+            auto_pong: config.auto_pong,
+            auto_close: config.auto_close,
+            rng,
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The randomness source.
+    pub fn rng_mut(&mut self) -> &mut R {
+        &mut self.rng
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) has something to write now.
+    pub fn wants_transmit(&self) -> bool {
+        self.tx_remaining == 0 && (self.pong_len != NO_PONG || self.close_queued.is_some())
+    }
+
+    /// Takes the next unit from the front of `input`: a frame header, a piece of data payload, or a
+    /// whole control frame. Payload is unmasked in place and borrowed from `input`.
+    ///
+    /// Frame headers (up to 14 bytes) and control frames (up to 14 + 125 bytes) are consumed only
+    /// whole; data payload is delivered in whatever pieces the input holds. Feeding the same bytes
+    /// in any chunking gives the same events.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, Event, Recv, DataKind};
+    /// let mut server = Connection::server(Config::default());
+    /// // RFC 6455 5.7: a masked text frame "Hello".
+    /// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// let r = server.receive(&mut input);
+    /// assert_eq!(r.consumed, 11);
+    /// assert_eq!(
+    ///     r.result,
+    ///     Ok(Recv::Event(Event::Data {
+    ///         kind: DataKind::Text,
+    ///         payload: b"Hello",
+    ///         frame_done: true,
+    ///         message_done: true,
+    ///     }))
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// In [`Received::result`], the [`ProtocolError`] for the first rule the peer broke. The
+    /// connection is then [`State::Failed`] with the error's Close frame queued (or
+    /// [`State::Closed`] if we had already sent a Close).
+    pub fn receive<'a>(&mut self, input: &'a mut [u8]) -> Received<'a> {
+        if !matches!(self.state, State::Open | State::CloseSent) {
+            return Received {
+                consumed: 0,
+                result: Ok(Recv::Closed),
+            };
+        }
+        let mut consumed = 0;
+        if !self.rx_in_frame {
+            let (header, header_len) = match FrameHeader::decode(input) {
+                Ok(Status::Complete(h)) => h,
+                Ok(Status::Partial) => return need_input(0),
+                Err(e) => return self.fail(e),
+            };
+            if let Err(e) = self.check_header(&header) {
+                return self.fail(e);
+            }
+            if header.opcode.is_control() {
+                // At most 125 by `FrameHeader::decode`.
+                let len = header.payload_len as usize;
+                let Some(frame) = input.get_mut(..header_len + len) else {
+                    return need_input(0);
+                };
+                if header.opcode == OpCode::Ping && self.will_pong() && self.pong_len != NO_PONG {
+                    return Received {
+                        consumed: 0,
+                        result: Ok(Recv::NeedFlush),
+                    };
+                }
+                let (_, payload) = frame.split_at_mut(header_len);
+                if let Some(key) = header.mask {
+                    apply_mask(payload, key, 0);
+                }
+                return self.on_control(header.opcode, payload, header_len + len);
+            }
+            if let Err(e) = self.start_data_frame(&header) {
+                return self.fail(e);
+            }
+            consumed = header_len;
+        }
+        let rest = input.get_mut(consumed..).unwrap_or_default();
+        let n = usize::try_from(self.rx_remaining).map_or(rest.len(), |r| r.min(rest.len()));
+        if n == 0 && self.rx_remaining != 0 {
+            return need_input(consumed);
+        }
+        let (payload, _) = rest.split_at_mut(n);
+        if self.role == Role::Server {
+            apply_mask(payload, self.rx_mask, usize::from(self.rx_mask_pos));
+            self.rx_mask_pos = ((usize::from(self.rx_mask_pos) + n) & 3) as u8;
+        }
+        self.rx_remaining -= n as u64;
+        let frame_done = self.rx_remaining == 0;
+        let message_done = frame_done && self.rx_fin;
+        let kind = self.rx_message.unwrap_or(DataKind::Binary);
+        if kind == DataKind::Text {
+            let valid =
+                self.utf8.feed(payload).is_ok() && (!message_done || self.utf8.finish().is_ok());
+            if !valid {
+                return self.fail(ProtocolError::InvalidUtf8);
+            }
+        }
+        if frame_done {
+            self.rx_in_frame = false;
+            if message_done {
+                self.rx_message = None;
+            }
+        }
+        Received {
+            consumed: consumed + n,
+            result: Ok(Recv::Event(Event::Data {
+                kind,
+                payload,
+                frame_done,
+                message_done,
+            })),
+        }
+    }
+
+    /// Rules on a decoded header that depend on the role, the configuration or the extensions.
+    fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.rsv != 0 {
+            return Err(ProtocolError::ReservedBits);
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if h.payload_len > self.max_frame_len {
+            return Err(ProtocolError::FrameTooLong);
+        }
+        Ok(())
+    }
+
+    /// Checks a data frame header against the message in progress and starts receiving its payload.
+    fn start_data_frame(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        match (h.opcode, self.rx_message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(_)) => {}
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (op, None) => {
+                self.rx_message = Some(if op == OpCode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                });
+                self.rx_message_len = 0;
+                self.utf8 = Utf8Validator::new();
+            }
+        }
+        self.rx_message_len = match self.rx_message_len.checked_add(h.payload_len) {
+            Some(n) if n <= self.max_message_len => n,
+            _ => return Err(ProtocolError::MessageTooLong),
+        };
+        self.rx_in_frame = true;
+        self.rx_remaining = h.payload_len;
+        self.rx_fin = h.fin;
+        self.rx_mask = h.mask.unwrap_or_default();
+        self.rx_mask_pos = 0;
+        Ok(())
+    }
+
+    /// Whether a Ping received now gets an automatic Pong.
+    fn will_pong(&self) -> bool {
+        self.auto_pong && self.state == State::Open
+    }
+
+    fn on_control<'a>(
+        &mut self,
+        opcode: OpCode,
+        payload: &'a [u8],
+        consumed: usize,
+    ) -> Received<'a> {
+        let event = match opcode {
+            OpCode::Ping => {
+                if self.will_pong() {
+                    self.pong[..payload.len()].copy_from_slice(payload);
+                    self.pong_len = payload.len() as u8;
+                }
+                Event::Ping(payload)
+            }
+            OpCode::Pong => Event::Pong(payload),
+            _ => {
+                let frame = match CloseFrame::parse(payload) {
+                    Ok(f) => f,
+                    Err(e) => return self.fail(e),
+                };
+                if self.state == State::CloseSent {
+                    self.state = State::Closed;
+                } else {
+                    self.state = State::CloseReceived;
+                    if self.auto_close {
+                        self.close_queued = Some(frame.map_or(CloseCode::NO_STATUS, |f| f.code));
+                    }
+                }
+                Event::Close(frame)
+            }
+        };
+        Received {
+            consumed,
+            result: Ok(Recv::Event(event)),
+        }
+    }
+
+    /// Fails the connection (RFC 6455 7.1.7): queue the error's Close unless ours was already sent.
+    #[cold]
+    fn fail<'a>(&mut self, e: ProtocolError) -> Received<'a> {
+        if self.state == State::Open {
+            self.state = State::Failed;
+            self.close_queued = Some(e.close_code());
+            self.pong_len = NO_PONG;
+        } else {
+            self.state = State::Closed;
+            self.close_queued = None;
+        }
+        Received {
+            consumed: 0,
+            result: Err(e),
+        }
+    }
+
+    /// Writes the frames owed to the peer (queued Pong, Close reply, error Close) into `out`,
+    /// returning the number of bytes written; 0 when nothing is owed, or while a frame begun with
+    /// [`send_header`](Self::send_header) still expects payload (a control frame cannot go inside
+    /// it). Call until it returns 0.
+    ///
+    /// Writing the Close moves the state on: [`State::CloseReceived`] and [`State::Failed`] become
+    /// [`State::Closed`].
+    ///
+    /// # Errors
+    /// [`SendError::BufferTooSmall`] if not even the first owed frame fits (131 bytes always do);
+    /// [`SendError::Random`] if a client's randomness source fails. Nothing is written or dequeued.
+    #[must_use = "the bytes written must be sent to the peer"]
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, SendError> {
+        if self.tx_remaining != 0 {
+            return Ok(0);
+        }
+        let mut written = 0;
+        if self.pong_len != NO_PONG {
+            let len = usize::from(self.pong_len);
+            let pong = self.pong;
+            let dest = out.get_mut(written..).unwrap_or_default();
+            written += self.write_frame(OpCode::Pong, true, &pong[..len], dest)?;
+            self.pong_len = NO_PONG;
+        }
+        if let Some(code) = self.close_queued {
+            let body = code.0.to_be_bytes();
+            let payload: &[u8] = if code == CloseCode::NO_STATUS {
+                &[]
+            } else {
+                &body
+            };
+            let dest = out.get_mut(written..).unwrap_or_default();
+            match self.write_frame(OpCode::Close, true, payload, dest) {
+                Ok(n) => written += n,
+                Err(_) if written != 0 => return Ok(written),
+                Err(e) => return Err(e),
+            }
+            self.close_queued = None;
+            self.state = State::Closed;
+        }
+        Ok(written)
+    }
+
+    /// Encodes a whole message, or a Ping or Pong, as one frame into `out`; returns its length.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, Outgoing};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut out = [0u8; 64];
+    /// let n = server.send(Outgoing::Text("Hello"), &mut out).unwrap();
+    /// assert_eq!(&out[..n], &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']); // RFC 6455 5.7
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError`]: no room, closing, a control payload over 125 bytes, a data message while a
+    /// fragmented one is in progress (control frames may go between fragments), or entropy
+    /// failure. Nothing is written and no state changes.
+    pub fn send(&mut self, msg: Outgoing<'_>, out: &mut [u8]) -> Result<usize, SendError> {
+        self.check_can_send()?;
+        let (opcode, payload) = match msg {
+            Outgoing::Text(t) => (OpCode::Text, t.as_bytes()),
+            Outgoing::Binary(b) => (OpCode::Binary, b),
+            Outgoing::Ping(p) => (OpCode::Ping, p),
+            Outgoing::Pong(p) => (OpCode::Pong, p),
+        };
+        if opcode.is_control() {
+            if payload.len() > 125 {
+                return Err(SendError::ControlPayloadTooLong);
+            }
+        } else if self.tx_message.is_some() {
+            return Err(SendError::MessageInProgress);
+        }
+        self.write_frame(opcode, true, payload, out)
+    }
+
+    /// Encodes one frame of a fragmented message into `out`; returns its length. The first frame
+    /// carries `kind`; later ones go out as continuations and must name the same `kind`. The frame
+    /// with `fin` ends the message. For text, the concatenated payloads must be valid UTF-8 (a
+    /// frame may split a character).
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, DataKind};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut out = [0u8; 64];
+    /// let a = server.send_frame(DataKind::Text, b"Hel", false, &mut out).unwrap();
+    /// let b = server.send_frame(DataKind::Text, b"lo", true, &mut out[a..]).unwrap();
+    /// assert_eq!(&out[..a + b], &[0x01, 0x03, b'H', b'e', b'l', 0x80, 0x02, b'l', b'o']); // RFC 6455 5.7
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); [`SendError::MessageInProgress`] if a message of the other kind is
+    /// in progress.
+    pub fn send_frame(
+        &mut self,
+        kind: DataKind,
+        payload: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.check_can_send()?;
+        let opcode = self.data_opcode(kind)?;
+        let n = self.write_frame(opcode, fin, payload, out)?;
+        self.tx_message = if fin { None } else { Some(kind) };
+        Ok(n)
+    }
+
+    /// Begins a data frame of `len` payload bytes whose payload the caller streams through
+    /// [`send_payload`](Self::send_payload) (masked in place for a client, so no copy is made):
+    /// writes the header (at most 14 bytes) into `out` and returns its length. Fragmentation rules
+    /// are those of [`send_frame`](Self::send_frame). Until all `len` bytes went through
+    /// `send_payload`, nothing else may be sent and [`poll_transmit`](Self::poll_transmit) waits.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, DataKind};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut header = [0u8; 14];
+    /// let mut payload = vec![7u8; 70_000];
+    /// let n = server.send_header(DataKind::Binary, payload.len() as u64, true, &mut header).unwrap();
+    /// assert_eq!(&header[..n], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    /// server.send_payload(&mut payload).unwrap(); // a server does not mask: bytes unchanged
+    /// // write header[..n] and payload, in that order (one vectored write)
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send_frame`](Self::send_frame).
+    pub fn send_header(
+        &mut self,
+        kind: DataKind,
+        len: u64,
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.check_can_send()?;
+        let opcode = self.data_opcode(kind)?;
+        let mut header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: len,
+        };
+        if self.role == Role::Client {
+            header.mask = Some([0; 4]);
+        }
+        let needed = header.encoded_len();
+        if out.len() < needed {
+            return Err(BufferTooSmall { needed }.into());
+        }
+        if self.role == Role::Client {
+            let mut key = [0u8; 4];
+            self.rng.fill(&mut key)?;
+            header.mask = Some(key);
+            self.tx_mask = key;
+        }
+        let n = header.encode(out)?;
+        self.tx_mask_pos = 0;
+        self.tx_remaining = len;
+        self.tx_message = if fin { None } else { Some(kind) };
+        Ok(n)
+    }
+
+    /// Passes the next `chunk` of the payload of the frame begun by
+    /// [`send_header`](Self::send_header): a client masks it in place, a server leaves it as is.
+    /// Write the chunk after the header, in order.
+    ///
+    /// # Errors
+    /// [`SendError::PayloadOverrun`] if no streamed frame is in progress or `chunk` is longer than
+    /// what remains of it; the chunk is left unchanged.
+    pub fn send_payload(&mut self, chunk: &mut [u8]) -> Result<(), SendError> {
+        let n = chunk.len() as u64;
+        if n > self.tx_remaining {
+            return Err(SendError::PayloadOverrun);
+        }
+        if self.role == Role::Client {
+            apply_mask(chunk, self.tx_mask, usize::from(self.tx_mask_pos));
+            self.tx_mask_pos = ((usize::from(self.tx_mask_pos) + chunk.len()) & 3) as u8;
+        }
+        self.tx_remaining -= n;
+        Ok(())
+    }
+
+    /// Bytes still expected by [`send_payload`](Self::send_payload) for the streamed frame.
+    pub fn payload_remaining(&self) -> u64 {
+        self.tx_remaining
+    }
+
+    /// Starts the closing handshake, or answers the peer's Close: encodes a Close frame with `code`
+    /// and `reason` into `out` and returns its length. [`CloseCode::NO_STATUS`] sends a Close with
+    /// no payload (and no reason). After it nothing more can be sent; the state becomes
+    /// [`State::CloseSent`], or [`State::Closed`] when answering the peer's Close.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, State, frame::CloseCode};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut out = [0u8; 131];
+    /// let n = server.close(CloseCode::NORMAL, "bye", &mut out).unwrap();
+    /// assert_eq!(&out[..n], &[0x88, 5, 0x03, 0xE8, b'b', b'y', b'e']);
+    /// assert_eq!(server.state(), State::CloseSent);
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent,
+    /// [`SendError::ControlPayloadTooLong`] for a reason over 123 bytes, [`SendError::Closing`] if a
+    /// Close was already sent or queued, and otherwise as [`send`](Self::send).
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        if !matches!(self.state, State::Open | State::CloseReceived) || self.close_queued.is_some()
+        {
+            return Err(SendError::Closing);
+        }
+        if self.tx_remaining != 0 {
+            return Err(SendError::FrameInProgress);
+        }
+        let mut body = [0u8; 125];
+        let len = if code == CloseCode::NO_STATUS {
+            0
+        } else if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        } else if reason.len() > 123 {
+            return Err(SendError::ControlPayloadTooLong);
+        } else {
+            body[..2].copy_from_slice(&code.0.to_be_bytes());
+            body[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+            2 + reason.len()
+        };
+        let n = self.write_frame(OpCode::Close, true, &body[..len], out)?;
+        self.pong_len = NO_PONG;
+        self.state = if self.state == State::CloseReceived {
+            State::Closed
+        } else {
+            State::CloseSent
+        };
+        Ok(n)
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        if self.state != State::Open || self.close_queued.is_some() {
+            // With auto_close off, RFC 6455 5.5.1 lets us send data until we send our Close.
+            if !(self.state == State::CloseReceived && self.close_queued.is_none()) {
+                return Err(SendError::Closing);
+            }
+        }
+        if self.tx_remaining != 0 {
+            return Err(SendError::FrameInProgress);
+        }
+        Ok(())
+    }
+
+    /// The opcode for the next data frame of `kind`, given the message in progress.
+    fn data_opcode(&self, kind: DataKind) -> Result<OpCode, SendError> {
+        match self.tx_message {
+            None => Ok(kind.opcode()),
+            Some(k) if k == kind => Ok(OpCode::Continuation),
+            Some(_) => Err(SendError::MessageInProgress),
+        }
+    }
+
+    /// Encodes one whole frame (header and payload, masked for a client) into `out`.
+    fn write_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let mut header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: (self.role == Role::Client).then_some([0; 4]),
+            payload_len: payload.len() as u64,
+        };
+        let header_len = header.encoded_len();
+        let needed = header_len + payload.len();
+        let Some(out) = out.get_mut(..needed) else {
+            return Err(BufferTooSmall { needed }.into());
+        };
+        let (head, body) = out.split_at_mut(header_len);
+        if let Some(key) = &mut header.mask {
+            self.rng.fill(key)?;
+            copy_masked(payload, body, *key, 0);
+        } else {
+            body.copy_from_slice(payload);
+        }
+        header.encode(head)?;
+        Ok(needed)
+    }
+}
+
+fn need_input<'a>(consumed: usize) -> Received<'a> {
+    Received {
+        consumed,
+        result: Ok(Recv::NeedInput),
+    }
+}

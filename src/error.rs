@@ -1,0 +1,276 @@
+//! Error types. Every error is small, `Copy`, and says what goes on the wire.
+//!
+//! * [`ProtocolError`]: the peer broke RFC 6455 after the handshake. It knows its close code, and by
+//!   the time it is returned the matching Close frame is already queued for
+//!   [`Connection::poll_transmit`](crate::Connection::poll_transmit).
+//! * [`HandshakeError`]: the opening handshake failed. On the server side it knows the HTTP status to
+//!   answer with.
+//! * [`SendError`]: local misuse or a local resource problem while encoding (too small a buffer, the
+//!   connection is closing, entropy failed). Nothing was written and no state changed.
+//! * [`BufferTooSmall`]: an output buffer was too small; carries the size needed.
+
+use core::fmt;
+
+use crate::frame::CloseCode;
+use crate::rand::RandomError;
+
+/// An output buffer was too small. Nothing was written and no state changed; retry with a buffer of
+/// at least [`needed`](Self::needed) bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferTooSmall {
+    /// The number of bytes the operation needs.
+    pub needed: usize,
+}
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "output buffer too small: {} bytes needed", self.needed)
+    }
+}
+
+/// The peer violated RFC 6455 (or a configured limit) after the handshake.
+///
+/// The connection is failed: a Close frame carrying [`close_code`](Self::close_code) is queued for
+/// [`Connection::poll_transmit`](crate::Connection::poll_transmit) (unless a Close was already sent),
+/// and after flushing it the driver closes the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A reserved bit (RSV1-3) was set without a negotiated extension claiming it. Close code 1002.
+    ReservedBits,
+    /// The opcode is one of the reserved values 3-7 or 11-15. Close code 1002.
+    UnknownOpcode(u8),
+    /// A control frame (Close, Ping, Pong) had FIN clear. Close code 1002.
+    FragmentedControlFrame,
+    /// A control frame declared more than 125 payload bytes. Close code 1002.
+    ControlFrameTooLong,
+    /// The 64-bit extended payload length had its most significant bit set. Close code 1002.
+    LengthOverflow,
+    /// The payload length was not encoded in the minimal number of bytes (RFC 6455 5.2). Close code 1002.
+    NonMinimalLength,
+    /// A server received a frame without a mask. Close code 1002.
+    UnmaskedFrame,
+    /// A client received a masked frame. Close code 1002.
+    MaskedFrame,
+    /// A continuation frame arrived with no fragmented message in progress. Close code 1002.
+    UnexpectedContinuation,
+    /// A new Text or Binary frame arrived while a fragmented message was in progress. Close code 1002.
+    ExpectedContinuation,
+    /// A Text message (or a Close reason) was not valid UTF-8. Close code 1007.
+    InvalidUtf8,
+    /// A Close frame had a payload of exactly one byte. Close code 1002.
+    InvalidClosePayload,
+    /// A Close frame carried a code that may not appear on the wire. Close code 1002.
+    InvalidCloseCode(u16),
+    /// A frame declared a payload longer than [`Config::max_frame_len`](crate::Config::max_frame_len).
+    /// Close code 1009.
+    FrameTooLong,
+    /// A message grew beyond [`Config::max_message_len`](crate::Config::max_message_len). Close code 1009.
+    MessageTooLong,
+}
+
+impl ProtocolError {
+    /// The close code that goes on the wire for this error.
+    pub const fn close_code(self) -> CloseCode {
+        match self {
+            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::FrameTooLong | Self::MessageTooLong => CloseCode::MESSAGE_TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ReservedBits => f.write_str("reserved bits set without a negotiated extension"),
+            Self::UnknownOpcode(op) => write!(f, "unknown opcode {op:#x}"),
+            Self::FragmentedControlFrame => f.write_str("fragmented control frame"),
+            Self::ControlFrameTooLong => f.write_str("control frame payload over 125 bytes"),
+            Self::LengthOverflow => f.write_str("64-bit payload length with the top bit set"),
+            Self::NonMinimalLength => f.write_str("payload length not minimally encoded"),
+            Self::UnmaskedFrame => f.write_str("unmasked frame from a client"),
+            Self::MaskedFrame => f.write_str("masked frame from a server"),
+            Self::UnexpectedContinuation => {
+                f.write_str("continuation frame without a message in progress")
+            }
+            Self::ExpectedContinuation => {
+                f.write_str("new data frame while a fragmented message is in progress")
+            }
+            Self::InvalidUtf8 => f.write_str("invalid UTF-8 in text"),
+            Self::InvalidClosePayload => f.write_str("close frame with a one-byte payload"),
+            Self::InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
+            Self::FrameTooLong => f.write_str("frame longer than the configured limit"),
+            Self::MessageTooLong => f.write_str("message longer than the configured limit"),
+        }
+    }
+}
+
+/// Why an encode or send was refused. Nothing was written and no state changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The output buffer is too small.
+    BufferTooSmall(BufferTooSmall),
+    /// A Close frame was already sent or queued: nothing more may be sent.
+    Closing,
+    /// A control frame payload (Ping, Pong, or Close code plus reason) over 125 bytes.
+    ControlPayloadTooLong,
+    /// The close code may not be sent on the wire (for example 1005, 1006 or 1015).
+    InvalidCloseCode(u16),
+    /// A message of the other kind is in progress: finish it (a frame with `fin`) first, or a new
+    /// message was started as a continuation of none.
+    MessageInProgress,
+    /// A frame begun with [`Connection::send_header`](crate::Connection::send_header) still has
+    /// payload bytes to go through [`Connection::send_payload`](crate::Connection::send_payload).
+    FrameInProgress,
+    /// More payload was given to [`Connection::send_payload`](crate::Connection::send_payload) than
+    /// the frame header declared, or no streamed frame is in progress.
+    PayloadOverrun,
+    /// The caller's randomness source failed while drawing a masking key.
+    Random(RandomError),
+}
+
+impl From<BufferTooSmall> for SendError {
+    fn from(e: BufferTooSmall) -> Self {
+        Self::BufferTooSmall(e)
+    }
+}
+
+impl From<RandomError> for SendError {
+    fn from(e: RandomError) -> Self {
+        Self::Random(e)
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall(e) => e.fmt(f),
+            Self::Closing => f.write_str("the connection is closing; nothing more may be sent"),
+            Self::ControlPayloadTooLong => f.write_str("control frame payload over 125 bytes"),
+            Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            Self::MessageInProgress => f.write_str("another message is in progress"),
+            Self::FrameInProgress => f.write_str("a streamed frame still expects payload"),
+            Self::PayloadOverrun => f.write_str("more payload than the frame header declared"),
+            Self::Random(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The opening handshake failed.
+///
+/// On the server side, [`status`](Self::status) is the HTTP status to answer with, and
+/// [`ServerHandshake::write_error`](crate::handshake::ServerHandshake::write_error) writes that
+/// response (with `Sec-WebSocket-Version: 13` for 426). On the client side the error says why the
+/// server's response was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The head is not valid HTTP/1.1 (syntax). Status 400.
+    MalformedHttp,
+    /// The head grew past [`HandshakeLimits::max_head_len`](crate::HandshakeLimits::max_head_len)
+    /// bytes without ending. Status 431.
+    HeadTooLarge,
+    /// More header lines than allowed (the caller's header array or
+    /// [`HandshakeLimits::max_headers`](crate::HandshakeLimits::max_headers)). Status 431.
+    TooManyHeaders,
+    /// The request method is not `GET`. Status 405.
+    MethodNotGet,
+    /// The HTTP version is older than 1.1. Status 400 (505 would mean the server does not speak it).
+    HttpVersion,
+    /// The request has no `Host` header, or more than one. Status 400.
+    MissingHost,
+    /// `Upgrade` is missing or has no `websocket` token: a plain HTTP request. Status 426.
+    NotUpgrade,
+    /// `Connection` is missing or has no `Upgrade` token. Status 400.
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` is missing, repeated, or not base64 of exactly 16 bytes. Status 400.
+    InvalidKey,
+    /// `Sec-WebSocket-Version` is missing or repeated. Status 400.
+    MissingVersion,
+    /// `Sec-WebSocket-Version` is not 13. Status 426, with `Sec-WebSocket-Version: 13`.
+    UnsupportedVersion,
+    /// A `Sec-WebSocket-Protocol` or `Sec-WebSocket-Extensions` value does not follow its grammar.
+    /// Status 400.
+    InvalidHeaderList,
+    /// A request to write (a header name or value given by the caller) holds bytes that cannot go
+    /// into an HTTP head (CR, LF, NUL, or a name that is not a token), or it names a header that the
+    /// handshake writes itself.
+    InvalidHeader,
+    /// The chosen subprotocol was not offered by the peer.
+    ProtocolNotOffered,
+    /// The server answered with a status other than 101; the [`Response`](crate::handshake::Response)
+    /// still shows the status and headers.
+    UnexpectedStatus(u16),
+    /// The server's `Sec-WebSocket-Accept` is missing or does not match our key.
+    AcceptMismatch,
+    /// The server accepted an extension we did not offer.
+    ExtensionNotOffered,
+    /// The output buffer is too small.
+    BufferTooSmall(BufferTooSmall),
+    /// The caller's randomness source failed while drawing the client key.
+    Random(RandomError),
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this error with. Client-side errors map to 400.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::HeadTooLarge | Self::TooManyHeaders => 431,
+            Self::MethodNotGet => 405,
+            Self::NotUpgrade | Self::UnsupportedVersion => 426,
+            Self::BufferTooSmall(_) | Self::Random(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+impl From<BufferTooSmall> for HandshakeError {
+    fn from(e: BufferTooSmall) -> Self {
+        Self::BufferTooSmall(e)
+    }
+}
+
+impl From<RandomError> for HandshakeError {
+    fn from(e: RandomError) -> Self {
+        Self::Random(e)
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedHttp => f.write_str("malformed HTTP head"),
+            Self::HeadTooLarge => f.write_str("HTTP head too large"),
+            Self::TooManyHeaders => f.write_str("too many header lines"),
+            Self::MethodNotGet => f.write_str("request method is not GET"),
+            Self::HttpVersion => f.write_str("HTTP version older than 1.1"),
+            Self::MissingHost => f.write_str("missing or repeated Host header"),
+            Self::NotUpgrade => f.write_str("no `Upgrade: websocket`"),
+            Self::MissingConnectionUpgrade => f.write_str("no `Connection: Upgrade`"),
+            Self::InvalidKey => f.write_str("missing or invalid Sec-WebSocket-Key"),
+            Self::MissingVersion => f.write_str("missing Sec-WebSocket-Version"),
+            Self::UnsupportedVersion => f.write_str("Sec-WebSocket-Version is not 13"),
+            Self::InvalidHeaderList => f.write_str("malformed subprotocol or extension list"),
+            Self::InvalidHeader => f.write_str("header name or value cannot be written"),
+            Self::ProtocolNotOffered => f.write_str("subprotocol was not offered"),
+            Self::UnexpectedStatus(s) => write!(f, "server answered with status {s}, not 101"),
+            Self::AcceptMismatch => f.write_str("Sec-WebSocket-Accept does not match the key"),
+            Self::ExtensionNotOffered => {
+                f.write_str("server accepted an extension that was not offered")
+            }
+            Self::BufferTooSmall(e) => e.fmt(f),
+            Self::Random(e) => e.fmt(f),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for BufferTooSmall {}
+#[cfg(feature = "std")]
+impl std::error::Error for ProtocolError {}
+#[cfg(feature = "std")]
+impl std::error::Error for SendError {}
+#[cfg(feature = "std")]
+impl std::error::Error for HandshakeError {}

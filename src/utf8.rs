@@ -1,0 +1,176 @@
+//! A streaming UTF-8 validator: text arrives in pieces split anywhere (inside a character, across
+//! frames and reads); it fails at the first byte that cannot start or continue a valid sequence, and
+//! carries an unfinished character (at most 3 bytes) to the next piece.
+//!
+//! Whole runs are checked by `simdutf8` (SIMD with runtime CPU detection under `std`, the core
+//! validator otherwise), which has an ASCII fast path; only the at most 3 bytes of a character split
+//! between pieces go through the carry.
+
+/// The text was not valid UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utf8Error {
+    /// How many bytes of the piece just fed were valid before the first invalid one (0 when the
+    /// carried character was completed wrongly). For an unfinished character at
+    /// [`finish`](Utf8Validator::finish), 0.
+    pub valid_up_to: usize,
+}
+
+/// Validates UTF-8 fed in pieces.
+///
+/// ```
+/// use sockless::utf8::Utf8Validator;
+/// let text = "añ€😀".as_bytes();
+/// let mut v = Utf8Validator::new();
+/// for byte in text {
+///     v.feed(core::slice::from_ref(byte)).unwrap(); // one byte at a time
+/// }
+/// assert!(v.finish().is_ok());
+///
+/// let mut v = Utf8Validator::new();
+/// assert!(v.feed(&[0xE2, 0x82]).is_ok()); // an unfinished character is carried
+/// assert!(v.feed(&[0x41]).is_err()); // and fails at the first byte that cannot continue it
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Utf8Validator {
+    carry: [u8; 4],
+    carry_len: u8,
+}
+
+/// The length of the sequence a lead byte starts, or 0 if it cannot start one.
+#[inline]
+const fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a text.
+    pub const fn new() -> Self {
+        Self {
+            carry: [0; 4],
+            carry_len: 0,
+        }
+    }
+
+    /// Whether the text so far ends inside a character.
+    pub const fn is_mid_character(&self) -> bool {
+        self.carry_len != 0
+    }
+
+    /// Validates the next piece of the text.
+    ///
+    /// # Errors
+    /// [`Utf8Error`] at the first byte that makes the text invalid. The validator is then spent:
+    /// start a new one for another text.
+    #[inline]
+    pub fn feed(&mut self, mut piece: &[u8]) -> Result<(), Utf8Error> {
+        if self.carry_len != 0 {
+            piece = self.finish_carry(piece)?;
+        }
+        match simdutf8::compat::from_utf8(piece) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                if e.error_len().is_some() {
+                    return Err(Utf8Error { valid_up_to: valid });
+                }
+                // An unfinished character at the end: at most 3 bytes.
+                let tail = piece.get(valid..).unwrap_or_default();
+                let n = tail.len().min(3);
+                self.carry[..n].copy_from_slice(&tail[..n]);
+                self.carry_len = n as u8;
+                Ok(())
+            }
+        }
+    }
+
+    /// Completes the carried character with bytes from the front of `piece`, returning the rest.
+    #[cold]
+    fn finish_carry<'p>(&mut self, piece: &'p [u8]) -> Result<&'p [u8], Utf8Error> {
+        let have = usize::from(self.carry_len);
+        let need = sequence_len(self.carry[0]);
+        let take = need.saturating_sub(have).min(piece.len());
+        for (i, &b) in piece.iter().take(take).enumerate() {
+            self.carry[have + i] = b;
+            let len = have + i + 1;
+            if let Err(e) = core::str::from_utf8(&self.carry[..len]) {
+                if e.error_len().is_some() {
+                    return Err(Utf8Error { valid_up_to: 0 });
+                }
+            }
+        }
+        let len = have + take;
+        self.carry_len = if len == need { 0 } else { len as u8 };
+        Ok(piece.get(take..).unwrap_or_default())
+    }
+
+    /// Ends the text.
+    ///
+    /// # Errors
+    /// [`Utf8Error`] if it ends inside a character.
+    #[inline]
+    pub fn finish(&self) -> Result<(), Utf8Error> {
+        if self.carry_len == 0 {
+            Ok(())
+        } else {
+            Err(Utf8Error { valid_up_to: 0 })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streaming_ok(bytes: &[u8], split: usize) -> bool {
+        let mut v = Utf8Validator::new();
+        let (a, b) = bytes.split_at(split.min(bytes.len()));
+        v.feed(a).is_ok() && v.feed(b).is_ok() && v.finish().is_ok()
+    }
+
+    #[test]
+    fn agrees_with_core_on_every_split() {
+        let samples: &[&[u8]] = &[
+            "κόσμε".as_bytes(),
+            "a€b😀c".as_bytes(),
+            &[
+                0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xF4, 0x90, 0x80,
+                0x80,
+            ],
+            &[0xED, 0xA0, 0x80], // surrogate
+            &[0xC0, 0x80],       // overlong
+            &[0xF0, 0x90, 0x80], // truncated
+            &[0xE0, 0x9F, 0xBF], // overlong 3-byte
+            &[0xF4, 0x8F, 0xBF, 0xBF],
+            &[0x80],
+            &[0xFF],
+            b"plain ascii",
+        ];
+        for s in samples {
+            let expect = core::str::from_utf8(s).is_ok();
+            for split in 0..=s.len() {
+                assert_eq!(streaming_ok(s, split), expect, "{s:x?} split {split}");
+            }
+            let mut v = Utf8Validator::new();
+            let bytewise =
+                s.iter().all(|b| v.feed(core::slice::from_ref(b)).is_ok()) && v.finish().is_ok();
+            assert_eq!(bytewise, expect, "{s:x?} byte by byte");
+        }
+    }
+
+    #[test]
+    fn fails_fast_inside_a_carried_character() {
+        let mut v = Utf8Validator::new();
+        v.feed(&[0xF0]).unwrap();
+        // 0xF0 must be followed by 0x90..=0xBF.
+        assert_eq!(
+            v.feed(&[0x80, 0x80, 0x80]),
+            Err(Utf8Error { valid_up_to: 0 })
+        );
+    }
+}
