@@ -184,12 +184,6 @@ pub(crate) const fn tokens(value: &[u8]) -> Tokens<'_> {
     Tokens { rest: value }
 }
 
-/// Returns an iterator over the subprotocols in one `Sec-WebSocket-Protocol`
-/// value (`1#token`, RFC 6455 section 4.3). Same as [`tokens`].
-pub(crate) const fn protocols(value: &[u8]) -> Tokens<'_> {
-    tokens(value)
-}
-
 /// Returns true if some element of the comma-separated list `value` equals
 /// `token`, compared ASCII-case-insensitively.
 #[must_use]
@@ -640,12 +634,6 @@ mod tests {
         assert_eq!(it.next(), Some(&b"b"[..]));
         assert_eq!(it.next(), None);
         assert_eq!(it.next(), None);
-    }
-
-    #[test]
-    fn protocols_is_tokens() {
-        let p: Vec<&[u8]> = protocols(b"chat, superchat").collect();
-        assert_eq!(p, [&b"chat"[..], b"superchat"]);
     }
 
     #[test]

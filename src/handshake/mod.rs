@@ -1,3 +1,373 @@
-//! The opening handshake (RFC 6455 section 4).
-#[allow(dead_code)]
+//! The opening handshake (RFC 6455 section 4), for both roles.
+//!
+//! The two phases are types: a handshake object parses the peer's HTTP head, and only a value that
+//! a successful parse made ([`Request`] on the server, [`Response`] on the client) can turn into a
+//! [`Connection`](crate::Connection).
+//!
+//! Parsing is incremental. Keep appending what you read to one buffer and pass the whole buffer
+//! each time: the handshake remembers how far it has looked for the blank line that ends the head,
+//! so each byte is scanned for it once, and the head is parsed (by `httparse`) once, when complete.
+//! The head is bounded by [`HandshakeLimits`](crate::HandshakeLimits). Bytes after the head
+//! (`len()` of the request or response) already belong to the frame stream: hand them to
+//! [`Connection::receive`](crate::Connection::receive).
+
+mod client;
 mod list;
+mod server;
+
+pub use client::{ClientHandshake, ClientRequest, Response};
+pub use list::{Extension, ListError, Param, ParamValue, Params};
+pub use server::{Accept, Request, ServerHandshake};
+
+use crate::config::HandshakeLimits;
+use crate::error::{BufferTooSmall, HandshakeError};
+use base64::Engine;
+
+/// A header as parsed from a head: a name and a raw value (this is `httparse`'s type, re-exported).
+/// Pass an array of [`EMPTY_HEADER`] to the `parse` methods; its length caps the header count.
+pub use httparse::Header;
+
+/// An empty header, to fill the array passed to the `parse` methods:
+/// `[sockless::handshake::EMPTY_HEADER; 32]`.
+pub const EMPTY_HEADER: Header<'static> = httparse::EMPTY_HEADER;
+
+/// The GUID that RFC 6455 appends to the key before hashing.
+pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// A `Sec-WebSocket-Accept` value: base64 of the SHA-1 of the key and [`GUID`] (28 ASCII bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AcceptKey([u8; 28]);
+
+impl AcceptKey {
+    /// The accept value for a `Sec-WebSocket-Key` value (as sent, in base64).
+    ///
+    /// ```
+    /// use sockless::handshake::AcceptKey;
+    /// // RFC 6455 section 1.3.
+    /// let accept = AcceptKey::from_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+    /// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// ```
+    pub fn from_key(key: &[u8]) -> Self {
+        let mut sha = sha1_smol::Sha1::new();
+        sha.update(key);
+        sha.update(GUID.as_bytes());
+        let digest = sha.digest().bytes();
+        let mut out = [0u8; 28];
+        // 20 bytes always encode to exactly 28.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut out);
+        Self(out)
+    }
+
+    /// The value as text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The value as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Whether `key` is base64 (standard alphabet, padded) of exactly 16 bytes, as RFC 6455 4.1 asks
+/// of `Sec-WebSocket-Key`.
+pub(crate) fn is_valid_key(key: &[u8]) -> bool {
+    let mut decoded = [0u8; 18];
+    key.len() == 24
+        && matches!(
+            base64::engine::general_purpose::STANDARD.decode_slice(key, &mut decoded),
+            Ok(16)
+        )
+}
+
+/// Finds the end of an HTTP head in input that grows between calls, looking at each byte once.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HeadScanner {
+    /// How many bytes have been looked at.
+    scanned: usize,
+    /// 0: inside a line; 1: just after LF; 2: just after LF CR.
+    state: u8,
+}
+
+impl HeadScanner {
+    /// Looks at `input[self.scanned..]` for the blank line ending the head; returns the head's
+    /// length (through the blank line) once found.
+    pub(crate) fn scan(
+        &mut self,
+        input: &[u8],
+        limits: &HandshakeLimits,
+    ) -> Result<Option<usize>, HandshakeError> {
+        let start = self.scanned.min(input.len());
+        let mut state = self.state;
+        for (i, &b) in input.get(start..).unwrap_or_default().iter().enumerate() {
+            state = match (b, state) {
+                (b'\n', 1 | 2) => {
+                    let end = start + i + 1;
+                    if end > limits.max_head_len {
+                        return Err(HandshakeError::HeadTooLarge);
+                    }
+                    self.scanned = end;
+                    self.state = 0;
+                    return Ok(Some(end));
+                }
+                (b'\n', _) => 1,
+                (b'\r', 1) => 2,
+                _ => 0,
+            };
+        }
+        self.scanned = input.len();
+        self.state = state;
+        if input.len() >= limits.max_head_len {
+            return Err(HandshakeError::HeadTooLarge);
+        }
+        Ok(None)
+    }
+}
+
+/// Values of all headers named `name` (ASCII case-insensitive).
+pub(crate) fn values<'h, 'b>(
+    headers: &'h [Header<'b>],
+    name: &'h str,
+) -> impl Iterator<Item = &'b [u8]> + 'h {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+/// The value of the only header named `name`: `Ok(None)` if absent, `Err(())` if repeated.
+pub(crate) fn single<'b>(headers: &[Header<'b>], name: &str) -> Result<Option<&'b [u8]>, ()> {
+    let mut it = values(headers, name);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(());
+    }
+    Ok(first)
+}
+
+/// Whether any header named `name` lists `token`.
+pub(crate) fn has_token(headers: &[Header<'_>], name: &str, token: &str) -> bool {
+    values(headers, name).any(|v| list::contains_token(v, token))
+}
+
+/// `value` without leading and trailing spaces and tabs.
+pub(crate) fn trim(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    value.get(start..end).unwrap_or_default()
+}
+
+/// Headers a caller may not add: the handshake writes them itself.
+const RESERVED: [&str; 8] = [
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
+/// Checks a caller's extra header: a token name that the handshake does not write itself, and a
+/// value without CR, LF or NUL (which would let it inject lines).
+pub(crate) fn check_extra_header(name: &str, value: &[u8]) -> Result<(), HandshakeError> {
+    if !list::is_token(name.as_bytes())
+        || RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
+        || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+    {
+        return Err(HandshakeError::InvalidHeader);
+    }
+    Ok(())
+}
+
+/// Writes an HTTP head into a caller buffer in two passes: one that measures, one that writes, so
+/// that a too-small buffer is left untouched.
+pub(crate) struct Writer<'o> {
+    out: &'o mut [u8],
+    pos: usize,
+}
+
+impl<'o> Writer<'o> {
+    /// Runs `emit` to measure, then again to write into `out` if it fits.
+    pub(crate) fn write_all(
+        out: &'o mut [u8],
+        emit: impl Fn(&mut Writer<'_>),
+    ) -> Result<usize, BufferTooSmall> {
+        let mut measure = Writer {
+            out: &mut [],
+            pos: 0,
+        };
+        emit(&mut measure);
+        let needed = measure.pos;
+        if needed > out.len() {
+            return Err(BufferTooSmall { needed });
+        }
+        let mut w = Writer { out, pos: 0 };
+        emit(&mut w);
+        Ok(needed)
+    }
+
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(dest) = self.out.get_mut(self.pos..end) {
+            dest.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
+    pub(crate) fn header(&mut self, name: &str, value: &[u8]) {
+        self.put(name.as_bytes());
+        self.put(b": ");
+        self.put(value);
+        self.put(b"\r\n");
+    }
+}
+
+/// The reason phrase for the statuses this crate writes.
+fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// Writes an error response with no body: the status line, `Content-Length: 0`,
+/// `Connection: close`, and what the status needs (`Sec-WebSocket-Version: 13` and `Upgrade` for
+/// 426, `Allow: GET` for 405).
+pub(crate) fn write_error_response(status: u16, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    let status = status.clamp(100, 999);
+    let digits = [
+        b'0' + (status / 100) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ];
+    Writer::write_all(out, |w| {
+        w.put(b"HTTP/1.1 ");
+        w.put(&digits);
+        w.put(b" ");
+        w.put(reason(status).as_bytes());
+        w.put(b"\r\n");
+        match status {
+            426 => {
+                w.header("Upgrade", b"websocket");
+                w.header("Sec-WebSocket-Version", b"13");
+            }
+            405 => w.header("Allow", b"GET"),
+            _ => {}
+        }
+        w.header("Content-Length", b"0");
+        w.header("Connection", b"close");
+        w.put(b"\r\n");
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_key_and_accept() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(
+            AcceptKey::from_key(b"dGhlIHNhbXBsZSBub25jZQ==").as_str(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn key_must_be_16_bytes_of_base64() {
+        assert!(!is_valid_key(b""));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ")); // unpadded
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=")); // short padding
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZWU=")); // 17 bytes
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZ!==")); // bad alphabet
+        assert!(!is_valid_key(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAA")); // 21 bytes
+    }
+
+    #[test]
+    fn scanner_finds_the_end_once_whatever_the_chunking() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        for split in 0..head.len() {
+            let mut s = HeadScanner::default();
+            let first = s.scan(&head[..split], &HandshakeLimits::DEFAULT).unwrap();
+            let end = first.or_else(|| s.scan(head, &HandshakeLimits::DEFAULT).unwrap());
+            assert_eq!(end, Some(27), "split {split}");
+        }
+        let mut s = HeadScanner::default();
+        assert_eq!(
+            s.scan(b"GET / HTTP/1.1\nHost: a\n\n", &HandshakeLimits::DEFAULT),
+            Ok(Some(24))
+        );
+    }
+
+    #[test]
+    fn scanner_enforces_the_head_limit() {
+        let limits = HandshakeLimits {
+            max_head_len: 16,
+            max_headers: 4,
+        };
+        let mut s = HeadScanner::default();
+        assert_eq!(
+            s.scan(b"GET / HTTP/1.1\r\n", &limits),
+            Err(HandshakeError::HeadTooLarge)
+        );
+        let mut s = HeadScanner::default();
+        assert_eq!(
+            s.scan(b"GET / HTTP/1.1\r\n\r\n", &limits),
+            Err(HandshakeError::HeadTooLarge)
+        );
+        let mut s = HeadScanner::default();
+        assert_eq!(s.scan(b"GET / HTTP/1\r\n\r\n", &limits), Ok(Some(16)));
+    }
+
+    #[test]
+    fn error_responses() {
+        let mut out = [0u8; 256];
+        let n = write_error_response(426, &mut out).unwrap();
+        let text = core::str::from_utf8(&out[..n]).unwrap();
+        assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+        assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+        let mut small = [0u8; 10];
+        let needed = write_error_response(400, &mut out).unwrap();
+        assert_eq!(
+            write_error_response(400, &mut small),
+            Err(BufferTooSmall { needed })
+        );
+        assert_eq!(small, [0u8; 10]);
+    }
+
+    #[test]
+    fn extra_headers_cannot_inject() {
+        assert!(check_extra_header("X-Ok", b"fine").is_ok());
+        assert_eq!(
+            check_extra_header("X-Bad", b"a\r\nInjected: 1"),
+            Err(HandshakeError::InvalidHeader)
+        );
+        assert_eq!(
+            check_extra_header("Bad Name", b"x"),
+            Err(HandshakeError::InvalidHeader)
+        );
+        assert_eq!(
+            check_extra_header("sec-websocket-accept", b"x"),
+            Err(HandshakeError::InvalidHeader)
+        );
+    }
+}

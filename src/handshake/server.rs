@@ -1,0 +1,321 @@
+//! The server side: parse and validate the upgrade request, then accept or reject it.
+
+use super::{
+    has_token, list, single, trim, values, AcceptKey, Extension, HeadScanner, Header, Writer,
+};
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::error::{BufferTooSmall, HandshakeError};
+use crate::Status;
+
+/// Parses a client's upgrade request, fed as it arrives.
+///
+/// ```
+/// use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
+/// use sockless::{Config, Status};
+///
+/// let request = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n";
+/// let mut handshake = ServerHandshake::new(Config::default());
+/// let mut headers = [EMPTY_HEADER; 16];
+/// let Status::Complete(req) = handshake.parse(request, &mut headers)? else { unreachable!() };
+/// assert_eq!(req.path(), "/chat");
+/// assert_eq!(req.protocols().collect::<Vec<_>>(), ["chat", "superchat"]);
+///
+/// let mut out = [0u8; 256];
+/// let (n, _connection) = req.accept(&Accept::new().protocol("chat"), &mut out)?;
+/// let response = std::str::from_utf8(&out[..n]).unwrap();
+/// assert!(response.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+/// assert!(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+/// assert!(response.contains("Sec-WebSocket-Protocol: chat\r\n"));
+/// // Bytes after req.len() in the input are the client's first frames.
+/// # Ok::<(), sockless::HandshakeError>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ServerHandshake {
+    config: Config,
+    scanner: HeadScanner,
+}
+
+impl ServerHandshake {
+    /// A handshake that will make connections with `config`, and bounds the head by
+    /// `config.handshake`.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            scanner: HeadScanner::default(),
+        }
+    }
+
+    /// Parses the request from `input`: everything received so far, from the request's first byte
+    /// (append new reads to the same buffer and call again; bytes already scanned are not scanned
+    /// again). `headers` receives the header lines; its length, or
+    /// [`HandshakeLimits::max_headers`](crate::HandshakeLimits::max_headers) if smaller, caps their
+    /// number.
+    ///
+    /// Returns [`Status::Partial`] until the head is complete, then the validated [`Request`].
+    ///
+    /// # Errors
+    /// A [`HandshakeError`] for malformed HTTP or a request that is not a valid WebSocket upgrade;
+    /// answer it with [`write_error`](Self::write_error) (its [`status`](HandshakeError::status)
+    /// says which HTTP status) and close the connection. A plain HTTP request without
+    /// `Upgrade: websocket` is [`HandshakeError::NotUpgrade`], so a server that also serves plain
+    /// HTTP can recognise it.
+    pub fn parse<'h, 'b>(
+        &mut self,
+        input: &'b [u8],
+        headers: &'h mut [Header<'b>],
+    ) -> Result<Status<Request<'h, 'b>>, HandshakeError> {
+        let Some(end) = self.scanner.scan(input, &self.config.handshake)? else {
+            return Ok(Status::Partial);
+        };
+        let cap = headers.len().min(self.config.handshake.max_headers);
+        let headers = headers.get_mut(..cap).unwrap_or_default();
+        let mut req = httparse::Request::new(headers);
+        let head = input.get(..end).unwrap_or_default();
+        match req.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+            _ => return Err(HandshakeError::MalformedHttp),
+        }
+        let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+            return Err(HandshakeError::MalformedHttp);
+        };
+        let headers: &'h [Header<'b>] = req.headers;
+        validate(method, version, headers).map(|v| {
+            Status::Complete(Request {
+                path,
+                host: v.host,
+                key: v.key,
+                headers,
+                len: end,
+                config: self.config,
+            })
+        })
+    }
+
+    /// Writes the response for a handshake error: its status line with `Content-Length: 0` and
+    /// `Connection: close`, plus `Upgrade: websocket` and `Sec-WebSocket-Version: 13` for 426 and
+    /// `Allow: GET` for 405. Close the connection after writing it.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] with the size needed (at most 160 bytes); nothing is written.
+    pub fn write_error(
+        &self,
+        error: HandshakeError,
+        out: &mut [u8],
+    ) -> Result<usize, BufferTooSmall> {
+        super::write_error_response(error.status(), out)
+    }
+}
+
+struct Validated<'b> {
+    host: &'b str,
+    key: &'b str,
+}
+
+/// Every rule RFC 6455 4.2.1 sets for the request, in an order that gives an old or plain client the
+/// most useful status.
+fn validate<'b>(
+    method: &str,
+    version: u8,
+    headers: &[Header<'b>],
+) -> Result<Validated<'b>, HandshakeError> {
+    if method != "GET" {
+        return Err(HandshakeError::MethodNotGet);
+    }
+    if version < 1 {
+        return Err(HandshakeError::HttpVersion);
+    }
+    let host = match single(headers, "host") {
+        Ok(Some(h)) => core::str::from_utf8(trim(h)).map_err(|_| HandshakeError::MissingHost)?,
+        _ => return Err(HandshakeError::MissingHost),
+    };
+    if host.is_empty() {
+        return Err(HandshakeError::MissingHost);
+    }
+    if !has_token(headers, "upgrade", "websocket") {
+        return Err(HandshakeError::NotUpgrade);
+    }
+    if !has_token(headers, "connection", "upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    match single(headers, "sec-websocket-version") {
+        Ok(Some(v)) if trim(v) == b"13" => {}
+        Ok(Some(_)) => return Err(HandshakeError::UnsupportedVersion),
+        _ => return Err(HandshakeError::MissingVersion),
+    }
+    let key = match single(headers, "sec-websocket-key") {
+        Ok(Some(k)) if super::is_valid_key(trim(k)) => {
+            core::str::from_utf8(trim(k)).map_err(|_| HandshakeError::InvalidKey)?
+        }
+        _ => return Err(HandshakeError::InvalidKey),
+    };
+    for value in values(headers, "sec-websocket-protocol") {
+        if !list::tokens(value).all(list::is_token) {
+            return Err(HandshakeError::InvalidHeaderList);
+        }
+    }
+    for value in values(headers, "sec-websocket-extensions") {
+        if list::extensions(value).any(|e| e.is_err()) {
+            return Err(HandshakeError::InvalidHeaderList);
+        }
+    }
+    Ok(Validated { host, key })
+}
+
+/// A complete, valid upgrade request. Decide, then [`accept`](Self::accept) or
+/// [`reject`](Self::reject) it.
+#[derive(Debug)]
+pub struct Request<'h, 'b> {
+    path: &'b str,
+    host: &'b str,
+    key: &'b str,
+    headers: &'h [Header<'b>],
+    len: usize,
+    config: Config,
+}
+
+impl<'h, 'b> Request<'h, 'b> {
+    /// The request target, as sent (path and query).
+    pub fn path(&self) -> &'b str {
+        self.path
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> &'b str {
+        self.host
+    }
+
+    /// The `Origin` header, if present and UTF-8. Browsers always send it: a server that serves
+    /// browsers should check it against the origins it trusts (RFC 6455 10.2).
+    pub fn origin(&self) -> Option<&'b str> {
+        self.header("origin")
+            .and_then(|v| core::str::from_utf8(v).ok())
+    }
+
+    /// The `Sec-WebSocket-Key` header.
+    pub fn key(&self) -> &'b str {
+        self.key
+    }
+
+    /// The subprotocols offered, in the client's order of preference, across all
+    /// `Sec-WebSocket-Protocol` headers.
+    pub fn protocols(&self) -> impl Iterator<Item = &'b str> + '_ {
+        values(self.headers, "sec-websocket-protocol")
+            .flat_map(list::tokens)
+            .filter_map(|t| core::str::from_utf8(t).ok())
+    }
+
+    /// The extensions offered, with their parameters, across all `Sec-WebSocket-Extensions`
+    /// headers (already checked against the grammar).
+    pub fn extensions(&self) -> impl Iterator<Item = Extension<'b>> + '_ {
+        values(self.headers, "sec-websocket-extensions")
+            .flat_map(list::extensions)
+            .filter_map(Result::ok)
+    }
+
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+        values(self.headers, name).next()
+    }
+
+    /// All header lines.
+    pub fn headers(&self) -> &'h [Header<'b>] {
+        self.headers
+    }
+
+    /// The length of the request head. Input bytes after it are WebSocket frames; pass them to
+    /// [`Connection::receive`].
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Accepts the upgrade: writes the `101 Switching Protocols` response into `out` and returns
+    /// its length with the server [`Connection`]. No extension is accepted, so any offered ones are
+    /// declined by omission.
+    ///
+    /// # Errors
+    /// [`HandshakeError::ProtocolNotOffered`] if the chosen subprotocol was not offered,
+    /// [`HandshakeError::InvalidHeader`] for an extra header that cannot be written, and
+    /// [`HandshakeError::BufferTooSmall`]; nothing is written, and the request can be accepted again.
+    pub fn accept(
+        &self,
+        accept: &Accept<'_>,
+        out: &mut [u8],
+    ) -> Result<(usize, Connection), HandshakeError> {
+        if let Some(p) = accept.protocol {
+            if !self.protocols().any(|offered| offered == p) {
+                return Err(HandshakeError::ProtocolNotOffered);
+            }
+        }
+        for (name, value) in accept.headers {
+            super::check_extra_header(name, value)?;
+        }
+        let accept_key = AcceptKey::from_key(self.key.as_bytes());
+        let n = Writer::write_all(out, |w| {
+            w.put(b"HTTP/1.1 101 Switching Protocols\r\n");
+            w.header("Upgrade", b"websocket");
+            w.header("Connection", b"Upgrade");
+            w.header("Sec-WebSocket-Accept", accept_key.as_bytes());
+            if let Some(p) = accept.protocol {
+                w.header("Sec-WebSocket-Protocol", p.as_bytes());
+            }
+            for (name, value) in accept.headers {
+                w.header(name, value);
+            }
+            w.put(b"\r\n");
+        })?;
+        Ok((n, Connection::server(self.config)))
+    }
+
+    /// Refuses the upgrade with an HTTP `status` (for example 403 for an untrusted origin, 404 for
+    /// an unknown path): writes a response with no body and `Connection: close`.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] with the size needed; nothing is written.
+    pub fn reject(&self, status: u16, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        super::write_error_response(status, out)
+    }
+}
+
+/// How to accept a request: the chosen subprotocol and extra response headers.
+///
+/// ```
+/// use sockless::handshake::Accept;
+/// let accept = Accept::new().protocol("chat").headers(&[("Server", b"sockless")]);
+/// # let _ = accept;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accept<'a> {
+    protocol: Option<&'a str>,
+    headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> Accept<'a> {
+    /// Accept with no subprotocol and no extra headers.
+    pub const fn new() -> Self {
+        Self {
+            protocol: None,
+            headers: &[],
+        }
+    }
+
+    /// Choose `protocol`, which must be one the client offered.
+    pub const fn protocol(mut self, protocol: &'a str) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Add headers to the response (not the ones the handshake writes itself).
+    pub const fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;
