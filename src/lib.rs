@@ -6,7 +6,123 @@
 //! written into buffers you own. Any async runtime, blocking loop, `no_std` microcontroller or
 //! fuzzer can drive it.
 //!
-//! The crate is `#![no_std]`; `alloc` and `std` are features (see below).
+//! * **Both roles, one machine.** [`handshake::ServerHandshake`] parses and validates an upgrade
+//!   request and writes the `101` (or the right `4xx`); [`handshake::ClientHandshake`] writes the
+//!   request and checks the response. Both end in a [`Connection`], the same type for either role.
+//! * **Caller-owned buffers.** Payloads are unmasked in place and handed back as slices of your
+//!   input; frames are encoded into your output slice. The connection holds a few fixed fields
+//!   (at most 192 bytes without an extension) and never allocates.
+//! * **Every rule, every limit.** All of RFC 6455's framing, fragmentation, UTF-8 and closing rules
+//!   are enforced; every violation is a typed error that knows its close code, and its Close frame
+//!   is already queued. Limits on head size, header count, frame and message length are
+//!   [`Config`] fields with documented defaults.
+//! * **Any chunking gives the same result.** Bytes may arrive whole, one at a time, or split
+//!   anywhere: the events and the output are the same.
+//! * **Randomness and time are yours.** A client draws masking keys from a [`RandomSource`] you
+//!   pass ([`OsRandom`] with the `getrandom` feature); a server never needs entropy. Timeouts are
+//!   the driver's (see [`Connection`]).
+//!
+//! ## The server loop
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
+//! use sockless::{Config, Event, Outgoing, Recv, State, Status};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+//! let (mut tcp, _) = listener.accept()?;
+//! tcp.set_nodelay(true)?;
+//! let (mut rbuf, mut wbuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+//! let mut filled = 0;
+//!
+//! // 1. The handshake: append reads to one buffer until the head is complete.
+//! let mut handshake = ServerHandshake::new(Config::default());
+//! let (mut conn, head_len) = loop {
+//!     let n = tcp.read(&mut rbuf[filled..])?;
+//!     if n == 0 { return Ok(()); }
+//!     filled += n;
+//!     let mut headers = [EMPTY_HEADER; 32];
+//!     match handshake.parse(&rbuf[..filled], &mut headers) {
+//!         Ok(Status::Partial) => continue,
+//!         Ok(Status::Complete(req)) => {
+//!             let (len, conn) = req.accept(&Accept::new(), &mut wbuf)?;
+//!             tcp.write_all(&wbuf[..len])?;
+//!             break (conn, req.len());
+//!         }
+//!         Err(e) => {
+//!             let len = handshake.write_error(e, &mut wbuf)?;
+//!             tcp.write_all(&wbuf[..len])?;
+//!             return Ok(());
+//!         }
+//!     }
+//! };
+//! // Bytes after the head are already frames: keep them.
+//! rbuf.copy_within(head_len..filled, 0);
+//! filled -= head_len;
+//!
+//! // 2. The frame loop.
+//! loop {
+//!     let mut pos = 0;
+//!     while pos < filled {
+//!         let r = conn.receive(&mut rbuf[pos..filled]);
+//!         pos += r.consumed;
+//!         match r.result {
+//!             Ok(Recv::Event(Event::Data { kind, payload, .. })) => {
+//!                 // Echo each piece as it comes (a real echo would reassemble messages).
+//!                 let _ = (kind, payload);
+//!             }
+//!             Ok(Recv::Event(_)) => {} // Ping (Pong queued), Pong, Close (reply queued)
+//!             Ok(Recv::NeedFlush) => {
+//!                 let n = conn.poll_transmit(&mut wbuf)?;
+//!                 tcp.write_all(&wbuf[..n])?;
+//!             }
+//!             Ok(Recv::NeedInput) | Ok(Recv::Closed) => break,
+//!             Err(e) => { eprintln!("peer error: {e}"); break; } // its Close is queued
+//!         }
+//!     }
+//!     rbuf.copy_within(pos..filled, 0); // once per read, not once per event
+//!     filled -= pos;
+//!     loop {
+//!         let n = conn.poll_transmit(&mut wbuf)?;
+//!         if n == 0 { break; }
+//!         tcp.write_all(&wbuf[..n])?;
+//!     }
+//!     if conn.state() == State::Closed { return Ok(()); } // the server closes TCP first
+//!     # let _ = conn.send(Outgoing::Text("hi"), &mut wbuf);
+//!     let n = tcp.read(&mut rbuf[filled..])?;
+//!     if n == 0 { return Ok(()); }
+//!     filled += n;
+//! }
+//! # }
+//! ```
+//!
+//! A client is the same loop, opened with [`handshake::ClientHandshake::new`] (which writes the
+//! request), [`handshake::ClientHandshake::parse`] and [`handshake::ClientHandshake::finish`]; in
+//! [`State::Closed`] a client waits a short while for the server to close TCP before closing it
+//! itself. `examples/echo_server.rs` and `examples/echo_client.rs` are complete drivers.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `std` | yes | `std::error::Error` impls; runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
+//! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`]. Nothing else allocates. |
+//! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
+//!
+//! Without default features the crate is `no_std` and allocation-free (it is built for
+//! `thumbv7em-none-eabihf` in CI).
+//!
+//! ## Modules
+//!
+//! * [`handshake`]: the opening handshake, both roles.
+//! * [`connection`]: the state machine ([`Connection`]) and its events.
+//! * [`frame`]: the stateless frame codec: header decode and encode, opcodes, close codes,
+//!   masking.
+//! * [`utf8`]: the streaming UTF-8 validator.
+//! * [`message`]: optional reassembly of pieces into whole messages.
+//! * [`manual`]: the design rationale, and where it departs from the first sketch.
+
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,6 +137,7 @@ pub mod connection;
 mod error;
 pub mod frame;
 pub mod handshake;
+pub mod manual;
 pub mod message;
 mod rand;
 pub mod utf8;

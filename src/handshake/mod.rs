@@ -7,7 +7,7 @@
 //! Parsing is incremental. Keep appending what you read to one buffer and pass the whole buffer
 //! each time: the handshake remembers how far it has looked for the blank line that ends the head,
 //! so each byte is scanned for it once, and the head is parsed (by `httparse`) once, when complete.
-//! The head is bounded by [`HandshakeLimits`](crate::HandshakeLimits). Bytes after the head
+//! The head is bounded by [`HandshakeLimits`]. Bytes after the head
 //! (`len()` of the request or response) already belong to the frame stream: hand them to
 //! [`Connection::receive`](crate::Connection::receive).
 

@@ -1,0 +1,68 @@
+//! The design rationale (documentation only; no code).
+//!
+//! # Why sans-IO
+//!
+//! A protocol object that owns its socket forces one I/O model on every user and forces tests and
+//! fuzzers into mock streams. sockless takes `&mut [u8]` in and writes into `&mut [u8]` out, so the
+//! same code serves a blocking thread, an async task, an interrupt-driven microcontroller and a
+//! fuzzer, and tests drive it directly: a client and a server wired back to back in memory.
+//!
+//! # Invariants
+//!
+//! 1. No I/O, clocks, threads, global state or global randomness; `#![no_std]`, `forbid(unsafe_code)`.
+//! 2. The caller owns the buffers. Internal storage is fixed: one queued Pong payload (125 bytes),
+//!    a UTF-8 carry (3 bytes), frame and message counters. `size_of::<Connection>()` is at most
+//!    192 bytes (tested).
+//! 3. Any chunking of the input gives the same events and output (tested whole, byte by byte and
+//!    in random chunks).
+//! 4. Bad input never panics and never grows memory: every limit is a [`Config`](crate::Config)
+//!    field; every violation is a typed error with its close code or HTTP status.
+//! 5. Nothing handed in is lost: [`Received::consumed`](crate::Received::consumed) says exactly how
+//!    many bytes were used, and `Request::len()`/`Response::len()` say where frames start after a
+//!    handshake head.
+//! 6. Randomness comes from the caller ([`RandomSource`](crate::RandomSource)); a server has
+//!    [`NoRandom`](crate::NoRandom) and never draws.
+//!
+//! # Where the API departs from the first sketch, and why
+//!
+//! * **`receive` says why it paused.** Instead of `Status::Partial`, [`Recv`](crate::Recv) has
+//!   `NeedInput` (read more), `NeedFlush` (a Pong is still queued and another Ping is next) and
+//!   `Closed` (nothing more is received). Each asks the driver for a different action, so folding
+//!   them into one "partial" would make the driver guess.
+//! * **Events borrow the input, not the connection.** `receive<'a>(&mut self, input: &'a mut [u8])
+//!   -> Received<'a>`: a driver can send (for example echo the payload) while it still holds the
+//!   event.
+//! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
+//!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
+//!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any
+//!   stream. Data payload is streamed in pieces of any size.
+//! * **One queued Pong, and back-pressure instead of dropping.** Each Ping gets its own Pong in
+//!   order. When a Ping arrives while the previous Pong is unflushed, `receive` consumes nothing
+//!   and answers `NeedFlush`, so the state stays bounded and no Pong is lost.
+//! * **Streaming sends go through the connection.** The sketch returned a detached `Masker` from
+//!   `send_header`. Here [`send_payload`](crate::Connection::send_payload) masks chunks in place and
+//!   counts them, so the connection knows when the frame ends: until then
+//!   [`poll_transmit`](crate::Connection::poll_transmit) holds back queued control frames, which
+//!   would otherwise land inside the frame's payload.
+//! * **Accepting is on the request.** [`Request::accept`](crate::handshake::Request::accept) takes
+//!   `&self`: the request is the value only a successful parse can make, and a too-small output
+//!   buffer can be retried. The client's [`parse`](crate::handshake::ClientHandshake::parse) returns
+//!   any complete response so a refusal can be inspected; [`finish`](crate::handshake::ClientHandshake::finish)
+//!   validates it and consumes the handshake.
+//! * **`poll_transmit` can fail with `SendError`,** not only `BufferTooSmall`: a client's Pong and
+//!   Close need masking keys, and the caller's randomness source may fail.
+//! * **Stricter framing.** Lengths not in their minimal encoding are rejected with 1002 (RFC 6455
+//!   5.2 says "MUST"); peers in practice encode minimally.
+//! * **Statuses.** A non-`GET` request gets 405 with `Allow: GET`; a request without
+//!   `Upgrade: websocket` gets 426 (and a server that also serves plain HTTP recognises it as
+//!   [`HandshakeError::NotUpgrade`](crate::HandshakeError::NotUpgrade)).
+//! * **`httparse` is a public dependency.** [`handshake::Header`](crate::handshake::Header) is its
+//!   type, so a header array needs no conversion.
+//!
+//! # Performance notes
+//!
+//! * Receive unmasks in place, a machine word at a time, and copies nothing.
+//! * Text is validated by `simdutf8` (AVX2 or SSE4.2 chosen at run time under `std`) with an ASCII
+//!   fast path; only a character split between pieces goes through a 3-byte carry.
+//! * Sending a whole message copies and masks in one pass; streaming sends mask in place.
+//! * No allocation anywhere in the connection or the handshake.
