@@ -7,12 +7,19 @@
 //! between pieces go through the carry.
 
 /// The text was not valid UTF-8.
+///
+/// Where the invalid sequence starts, counted from the start of the text (as
+/// `core::str::Utf8Error::valid_up_to` counts it): `start_of_piece + valid_up_to - carried`, where
+/// `start_of_piece` is how many bytes were fed before the failing piece (for
+/// [`finish`](Utf8Validator::finish), all of them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utf8Error {
-    /// How many bytes of the piece just fed were valid before the first invalid one (0 when the
-    /// carried character was completed wrongly). For an unfinished character at
-    /// [`finish`](Utf8Validator::finish), 0.
+    /// Bytes of the failing piece that were valid before the invalid sequence (0 when that
+    /// sequence began in an earlier piece).
     pub valid_up_to: usize,
+    /// Bytes of the invalid sequence that came in earlier pieces (an unfinished character carried
+    /// over); 0 when it starts in the failing piece.
+    pub carried: usize,
 }
 
 /// Validates UTF-8 fed in pieces.
@@ -77,7 +84,10 @@ impl Utf8Validator {
             Err(e) => {
                 let valid = e.valid_up_to();
                 if e.error_len().is_some() {
-                    return Err(Utf8Error { valid_up_to: valid });
+                    return Err(Utf8Error {
+                        valid_up_to: valid,
+                        carried: 0,
+                    });
                 }
                 // An unfinished character at the end: at most 3 bytes.
                 let tail = piece.get(valid..).unwrap_or_default();
@@ -100,7 +110,10 @@ impl Utf8Validator {
             let len = have + i + 1;
             if let Err(e) = core::str::from_utf8(&self.carry[..len]) {
                 if e.error_len().is_some() {
-                    return Err(Utf8Error { valid_up_to: 0 });
+                    return Err(Utf8Error {
+                        valid_up_to: 0,
+                        carried: have,
+                    });
                 }
             }
         }
@@ -118,7 +131,10 @@ impl Utf8Validator {
         if self.carry_len == 0 {
             Ok(())
         } else {
-            Err(Utf8Error { valid_up_to: 0 })
+            Err(Utf8Error {
+                valid_up_to: 0,
+                carried: usize::from(self.carry_len),
+            })
         }
     }
 }
@@ -163,6 +179,38 @@ mod tests {
         }
     }
 
+    /// The error position, counted from the start of the text, when fed in two pieces.
+    fn error_position(bytes: &[u8], split: usize) -> Option<usize> {
+        let mut v = Utf8Validator::new();
+        let (a, b) = bytes.split_at(split);
+        let at = |start: usize, e: Utf8Error| start + e.valid_up_to - e.carried;
+        if let Err(e) = v.feed(a) {
+            return Some(at(0, e));
+        }
+        if let Err(e) = v.feed(b) {
+            return Some(at(a.len(), e));
+        }
+        v.finish().err().map(|e| at(bytes.len(), e))
+    }
+
+    #[test]
+    fn error_position_matches_core_on_every_split() {
+        let samples: &[&[u8]] = &[
+            b"ab\xE2\x82A",
+            b"\xE2\x82",
+            b"abc\xF0\x90\x80",
+            b"x\xED\xA0\x80y",
+            b"\xC3\xA9\xFFz",
+            "ok€".as_bytes(),
+        ];
+        for s in samples {
+            let expect = core::str::from_utf8(s).err().map(|e| e.valid_up_to());
+            for split in 0..=s.len() {
+                assert_eq!(error_position(s, split), expect, "{s:x?} split {split}");
+            }
+        }
+    }
+
     #[test]
     fn fails_fast_inside_a_carried_character() {
         let mut v = Utf8Validator::new();
@@ -170,7 +218,10 @@ mod tests {
         // 0xF0 must be followed by 0x90..=0xBF.
         assert_eq!(
             v.feed(&[0x80, 0x80, 0x80]),
-            Err(Utf8Error { valid_up_to: 0 })
+            Err(Utf8Error {
+                valid_up_to: 0,
+                carried: 1
+            })
         );
     }
 }
