@@ -76,13 +76,16 @@ impl Utf8Validator {
     /// start a new one for another text.
     #[inline]
     pub fn feed(&mut self, mut piece: &[u8]) -> Result<(), Utf8Error> {
+        let whole = piece.len();
         if self.carry_len != 0 {
             piece = self.finish_carry(piece)?;
         }
         match simdutf8::compat::from_utf8(piece) {
             Ok(_) => Ok(()),
             Err(e) => {
-                let valid = e.valid_up_to();
+                // Counted from the start of the piece, including the bytes that completed a
+                // carried character.
+                let valid = e.valid_up_to() + (whole - piece.len());
                 if e.error_len().is_some() {
                     return Err(Utf8Error {
                         valid_up_to: valid,
@@ -90,7 +93,7 @@ impl Utf8Validator {
                     });
                 }
                 // An unfinished character at the end: at most 3 bytes.
-                let tail = piece.get(valid..).unwrap_or_default();
+                let tail = piece.get(e.valid_up_to()..).unwrap_or_default();
                 let n = tail.len().min(3);
                 self.carry[..n].copy_from_slice(&tail[..n]);
                 self.carry_len = n as u8;
