@@ -214,7 +214,9 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// The HTTP status a server answers this error with. Client-side errors map to 400.
+    /// The HTTP status a server answers this error with. It is meaningful for errors from
+    /// [`ServerHandshake::parse`](crate::handshake::ServerHandshake::parse); errors a client meets
+    /// keep the status of the same cause on the server side (`NotUpgrade` is 426, say).
     pub const fn status(self) -> u16 {
         match self {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,

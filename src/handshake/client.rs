@@ -5,7 +5,7 @@ use base64::Engine;
 use super::{has_token, list, single, trim, values, AcceptKey, HeadScanner, Header, Writer};
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::error::HandshakeError;
+use crate::error::{BufferTooSmall, HandshakeError};
 use crate::rand::RandomSource;
 use crate::Status;
 
@@ -62,7 +62,12 @@ impl<'a> ClientRequest<'a> {
 
     fn check(&self) -> Result<(), HandshakeError> {
         let bad_text = |s: &str| s.is_empty() || s.bytes().any(|b| b <= b' ' || b == 0x7F);
-        if bad_text(self.host) || bad_text(self.path) || !self.path.starts_with('/') {
+        // RFC 6455 3: the resource name has no fragment.
+        if bad_text(self.host)
+            || bad_text(self.path)
+            || !self.path.starts_with('/')
+            || self.path.contains('#')
+        {
             return Err(HandshakeError::InvalidHeader);
         }
         if self
@@ -71,13 +76,48 @@ impl<'a> ClientRequest<'a> {
         {
             return Err(HandshakeError::InvalidHeader);
         }
-        if !self.protocols.iter().all(|p| list::is_token(p.as_bytes())) {
+        // RFC 6455 4.1: each offered subprotocol is a token, and none is offered twice.
+        let protocols = self.protocols;
+        let unique = |(i, p): (usize, &&str)| !protocols.get(..i).unwrap_or_default().contains(p);
+        if !protocols.iter().all(|p| list::is_token(p.as_bytes()))
+            || !protocols.iter().enumerate().all(unique)
+        {
             return Err(HandshakeError::InvalidHeader);
         }
         for (name, value) in self.headers {
             super::check_extra_header(name, value)?;
         }
         Ok(())
+    }
+
+    /// Writes the request head with `key` into `out` (measuring only, when `out` is empty).
+    fn write(&self, key: &[u8; 24], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        Writer::write_all(out, |w| {
+            w.put(b"GET ");
+            w.put(self.path.as_bytes());
+            w.put(b" HTTP/1.1\r\n");
+            w.header("Host", self.host.as_bytes());
+            w.header("Upgrade", b"websocket");
+            w.header("Connection", b"Upgrade");
+            w.header("Sec-WebSocket-Key", key);
+            w.header("Sec-WebSocket-Version", b"13");
+            if let Some(origin) = self.origin {
+                w.header("Origin", origin.as_bytes());
+            }
+            if let Some((first, rest)) = self.protocols.split_first() {
+                w.put(b"Sec-WebSocket-Protocol: ");
+                w.put(first.as_bytes());
+                for p in rest {
+                    w.put(b", ");
+                    w.put(p.as_bytes());
+                }
+                w.put(b"\r\n");
+            }
+            for (name, value) in self.headers {
+                w.header(name, value);
+            }
+            w.put(b"\r\n");
+        })
     }
 }
 
@@ -120,8 +160,9 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     ///
     /// # Errors
     /// [`HandshakeError::InvalidHeader`] for a host, path, origin, subprotocol or extra header that
-    /// cannot be written; [`HandshakeError::BufferTooSmall`]; [`HandshakeError::Random`] if `rng`
-    /// fails. Nothing is written.
+    /// cannot be written (including a path with a `#fragment`, or a subprotocol offered twice);
+    /// [`HandshakeError::BufferTooSmall`] (checked before any randomness is drawn);
+    /// [`HandshakeError::Random`] if `rng` fails. Nothing is written.
     pub fn new(
         request: ClientRequest<'a>,
         config: Config,
@@ -129,37 +170,19 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
         out: &mut [u8],
     ) -> Result<(Self, usize), HandshakeError> {
         request.check()?;
+        // Measure first, so that a too-small buffer costs no randomness.
+        let needed = request
+            .write(&[0; 24], &mut [])
+            .map_or_else(|e| e.needed, |n| n);
+        if out.len() < needed {
+            return Err(BufferTooSmall { needed }.into());
+        }
         let mut raw = [0u8; 16];
         rng.fill(&mut raw)?;
         let mut key = [0u8; 24];
         // 16 bytes always encode to exactly 24.
         let _ = base64::engine::general_purpose::STANDARD.encode_slice(raw, &mut key);
-        let n = Writer::write_all(out, |w| {
-            w.put(b"GET ");
-            w.put(request.path.as_bytes());
-            w.put(b" HTTP/1.1\r\n");
-            w.header("Host", request.host.as_bytes());
-            w.header("Upgrade", b"websocket");
-            w.header("Connection", b"Upgrade");
-            w.header("Sec-WebSocket-Key", &key);
-            w.header("Sec-WebSocket-Version", b"13");
-            if let Some(origin) = request.origin {
-                w.header("Origin", origin.as_bytes());
-            }
-            if let Some((first, rest)) = request.protocols.split_first() {
-                w.put(b"Sec-WebSocket-Protocol: ");
-                w.put(first.as_bytes());
-                for p in rest {
-                    w.put(b", ");
-                    w.put(p.as_bytes());
-                }
-                w.put(b"\r\n");
-            }
-            for (name, value) in request.headers {
-                w.header(name, value);
-            }
-            w.put(b"\r\n");
-        })?;
+        let n = request.write(&key, out)?;
         let handshake = Self {
             request,
             accept: AcceptKey::from_key(&key),

@@ -85,18 +85,26 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
 pub(crate) struct HeadScanner {
     /// How many bytes have been looked at.
     scanned: usize,
-    /// 0: inside a line; 1: just after LF; 2: just after LF CR.
+    /// 0: inside a line; 1: just after LF; 2: just after LF CR; [`Self::DONE`]: the head ended
+    /// at `scanned`.
     state: u8,
 }
 
 impl HeadScanner {
+    /// The head has ended: later calls return the same length instead of scanning the frame bytes
+    /// after it for another blank line.
+    const DONE: u8 = 3;
+
     /// Looks at `input[self.scanned..]` for the blank line ending the head; returns the head's
-    /// length (through the blank line) once found.
+    /// length (through the blank line) once found, and the same length on every later call.
     pub(crate) fn scan(
         &mut self,
         input: &[u8],
         limits: &HandshakeLimits,
     ) -> Result<Option<usize>, HandshakeError> {
+        if self.state == Self::DONE {
+            return Ok((input.len() >= self.scanned).then_some(self.scanned));
+        }
         let start = self.scanned.min(input.len());
         let mut state = self.state;
         for (i, &b) in input.get(start..).unwrap_or_default().iter().enumerate() {
@@ -107,7 +115,7 @@ impl HeadScanner {
                         return Err(HandshakeError::HeadTooLarge);
                     }
                     self.scanned = end;
-                    self.state = 0;
+                    self.state = Self::DONE;
                     return Ok(Some(end));
                 }
                 (b'\n', _) => 1,

@@ -1,1 +1,925 @@
+//! Client handshake: the request byte for byte, every refusal of a bad request or response with
+//! its exact error, incremental feeding, and the bytes after the response head.
 
+extern crate std;
+
+use super::*;
+use crate::config::HandshakeLimits;
+use crate::connection::{Event, Recv, Role, State};
+use crate::error::BufferTooSmall;
+use crate::frame::DataKind;
+use crate::handshake::EMPTY_HEADER;
+use crate::rand::RandomError;
+use std::format;
+use std::string::{String, ToString};
+use std::vec;
+use std::vec::Vec;
+
+/// The rng type of these tests: a plain function, so the handshake type can be named.
+type Rng = fn(&mut [u8]) -> Result<(), RandomError>;
+
+/// Fills with 0, 1, 2, ...: the key is then base64 of bytes 0..16.
+fn counting(dest: &mut [u8]) -> Result<(), RandomError> {
+    for (i, b) in dest.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    Ok(())
+}
+
+fn failing(_: &mut [u8]) -> Result<(), RandomError> {
+    Err(RandomError)
+}
+
+/// base64 of the bytes 0..16.
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODw==";
+
+/// A handshake offering `protocols`, with the request it wrote.
+fn handshake(protocols: &'static [&'static str]) -> (ClientHandshake<'static, Rng>, Vec<u8>) {
+    let mut out = [0u8; 512];
+    let req = ClientRequest::new("example.com", "/chat").protocols(protocols);
+    let (hs, n) = ClientHandshake::new(req, Config::default(), counting as Rng, &mut out).unwrap();
+    (hs, out[..n].to_vec())
+}
+
+fn accept_value() -> String {
+    AcceptKey::from_key(KEY.as_bytes()).as_str().to_string()
+}
+
+/// A response head: `status_line`, then the header lines, then the blank line.
+fn response(status_line: &str, lines: &[&str]) -> Vec<u8> {
+    let mut s = String::from(status_line);
+    s.push_str("\r\n");
+    for line in lines {
+        s.push_str(line);
+        s.push_str("\r\n");
+    }
+    s.push_str("\r\n");
+    s.into_bytes()
+}
+
+/// A valid 101 for [`KEY`] with `extra` lines.
+fn ok_response(extra: &[&str]) -> Vec<u8> {
+    let accept = format!("Sec-WebSocket-Accept: {}", accept_value());
+    let mut lines = vec!["Upgrade: websocket", "Connection: Upgrade", accept.as_str()];
+    lines.extend_from_slice(extra);
+    response("HTTP/1.1 101 Switching Protocols", &lines)
+}
+
+/// Parses `input` whole with a handshake offering `protocols`, then finishes it.
+fn finish_whole(
+    protocols: &'static [&'static str],
+    input: &[u8],
+) -> Result<Connection<Rng>, HandshakeError> {
+    let (mut hs, _) = handshake(protocols);
+    let mut headers = [EMPTY_HEADER; 32];
+    let Status::Complete(resp) = hs.parse(input, &mut headers)? else {
+        panic!("partial: {:?}", String::from_utf8_lossy(input));
+    };
+    assert_eq!(resp.len(), input.len());
+    hs.finish(&resp)
+}
+
+/// Asserts that the response `input` is refused by `finish` with `expected`.
+#[track_caller]
+fn assert_refused(protocols: &'static [&'static str], input: &[u8], expected: HandshakeError) {
+    let r = finish_whole(protocols, input).map(|c| c.role());
+    assert_eq!(r, Err(expected), "{:?}", String::from_utf8_lossy(input));
+    // Client-side errors have no HTTP status of their own: they map to 400, except the variants
+    // shared with the server side, which keep theirs.
+    let status = match expected {
+        HandshakeError::NotUpgrade => 426,
+        _ => 400,
+    };
+    assert_eq!(expected.status(), status);
+}
+
+/// Asserts that the response `input` is accepted and gives a client connection.
+#[track_caller]
+fn assert_finished(protocols: &'static [&'static str], input: &[u8]) {
+    match finish_whole(protocols, input) {
+        Ok(conn) => {
+            assert_eq!(conn.role(), Role::Client);
+            assert_eq!(conn.state(), State::Open);
+        }
+        Err(e) => panic!("{e:?}: {:?}", String::from_utf8_lossy(input)),
+    }
+}
+
+// ---- The request ----
+
+#[test]
+fn request_bytes_are_exact() {
+    let calls = core::cell::Cell::new(0);
+    let rng = |dest: &mut [u8]| {
+        calls.set(calls.get() + 1);
+        assert_eq!(dest.len(), 16);
+        counting(dest)
+    };
+    let extra: &[(&str, &[u8])] = &[("Authorization", b"Bearer abc"), ("X-Empty", b"")];
+    let req = ClientRequest::new("example.com:8080", "/chat?room=1&x=%20y")
+        .origin("http://example.com")
+        .protocols(&["a", "b"])
+        .headers(extra);
+    let mut out = [0u8; 512];
+    let (hs, n) = ClientHandshake::new(req, Config::default(), rng, &mut out).unwrap();
+    let expected = format!(
+        "GET /chat?room=1&x=%20y HTTP/1.1\r\n\
+         Host: example.com:8080\r\n\
+         Upgrade: websocket\r\n\
+         Connection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\n\
+         Sec-WebSocket-Version: 13\r\n\
+         Origin: http://example.com\r\n\
+         Sec-WebSocket-Protocol: a, b\r\n\
+         Authorization: Bearer abc\r\n\
+         X-Empty: \r\n\
+         \r\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out[..n]), expected);
+    assert_eq!(calls.get(), 1);
+    assert_eq!(hs.expected_accept(), &AcceptKey::from_key(KEY.as_bytes()));
+}
+
+#[test]
+fn minimal_request_bytes_are_exact() {
+    let (hs, bytes) = handshake(&[]);
+    let expected = format!(
+        "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&bytes), expected);
+    assert_eq!(hs.expected_accept().as_str(), accept_value());
+
+    let (_, bytes) = handshake(&["only"]);
+    assert!(String::from_utf8_lossy(&bytes).contains("\r\nSec-WebSocket-Protocol: only\r\n"));
+}
+
+#[test]
+fn the_key_is_base64_of_the_16_rng_bytes() {
+    for fill in [0x00u8, 0xFF, 0x3E] {
+        let rng = move |dest: &mut [u8]| -> Result<(), RandomError> {
+            dest.fill(fill);
+            Ok(())
+        };
+        let mut out = [0u8; 512];
+        let (hs, n) = ClientHandshake::new(
+            ClientRequest::new("h", "/"),
+            Config::default(),
+            rng,
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8_lossy(&out[..n]).to_string();
+        let key_line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        assert!(crate::handshake::is_valid_key(key_line.as_bytes()));
+        let mut decoded = [0u8; 18];
+        use base64::Engine;
+        let len = base64::engine::general_purpose::STANDARD
+            .decode_slice(key_line, &mut decoded)
+            .unwrap();
+        assert_eq!(&decoded[..len], &[fill; 16]);
+        assert_eq!(
+            hs.expected_accept(),
+            &AcceptKey::from_key(key_line.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn request_that_cannot_be_written_is_refused() {
+    let bad_requests = [
+        ClientRequest::new("", "/"),
+        ClientRequest::new("exa mple.com", "/"),
+        ClientRequest::new("example.com\r\nX-Injected: 1", "/"),
+        ClientRequest::new("example.com\t", "/"),
+        ClientRequest::new("example.com\0", "/"),
+        ClientRequest::new("example.com\x7f", "/"),
+        ClientRequest::new("example.com", ""),
+        ClientRequest::new("example.com", "chat"),
+        ClientRequest::new("example.com", "http://example.com/"),
+        ClientRequest::new("example.com", "/a b"),
+        ClientRequest::new("example.com", "/a HTTP/1.0\r\nX: y"),
+        ClientRequest::new("example.com", "/\r\n"),
+        ClientRequest::new("example.com", "/\n"),
+        ClientRequest::new("example.com", "/").origin("http://a\r\nX-Injected: 1"),
+        ClientRequest::new("example.com", "/").origin("http://a\n"),
+        ClientRequest::new("example.com", "/").origin("http://a\0"),
+        ClientRequest::new("example.com", "/").protocols(&["a b"]),
+        ClientRequest::new("example.com", "/").protocols(&["ok", ""]),
+        ClientRequest::new("example.com", "/").protocols(&["a,b"]),
+        ClientRequest::new("example.com", "/").protocols(&["chat/1"]),
+        ClientRequest::new("example.com", "/").protocols(&["caf\u{e9}"]),
+        ClientRequest::new("example.com", "/").protocols(&["a\r\nX: 1"]),
+    ];
+    for req in bad_requests {
+        let mut out = [0x33u8; 512];
+        let r = ClientHandshake::new(req, Config::default(), counting as Rng, &mut out);
+        assert_eq!(
+            r.err().map(|e| (e, e.status())),
+            Some((HandshakeError::InvalidHeader, 400)),
+            "{req:?}"
+        );
+        assert_eq!(out, [0x33; 512], "{req:?} wrote");
+    }
+}
+
+#[test]
+fn extra_headers_that_are_reserved_or_inject_are_refused() {
+    let bad: &[(&str, &[u8])] = &[
+        ("Host", b"evil.example"),
+        ("host", b"x"),
+        ("Upgrade", b"websocket"),
+        ("CONNECTION", b"close"),
+        ("Sec-WebSocket-Key", b"AAECAwQFBgcICQoLDA0ODw=="),
+        ("sec-websocket-version", b"8"),
+        ("Sec-WebSocket-Accept", b"x"),
+        ("Sec-WebSocket-Protocol", b"chat"),
+        ("Sec-WebSocket-Extensions", b"permessage-deflate"),
+        ("X-Inject", b"1\r\nHost: evil.example"),
+        ("X-Cr", b"a\rb"),
+        ("X-Lf", b"a\nb"),
+        ("X-Nul", b"\0"),
+        ("Bad Name", b"x"),
+        ("Bad:Name", b"x"),
+        ("", b"x"),
+        ("X\r\nY", b"x"),
+    ];
+    for header in bad {
+        let headers = [("X-Fine", &b"1"[..]), *header];
+        let req = ClientRequest::new("example.com", "/").headers(&headers);
+        let mut out = [0x44u8; 512];
+        let r = ClientHandshake::new(req, Config::default(), counting as Rng, &mut out);
+        assert_eq!(r.err(), Some(HandshakeError::InvalidHeader), "{header:?}");
+        assert_eq!(out, [0x44; 512]);
+    }
+}
+
+#[test]
+fn rng_failure_is_reported_and_nothing_is_written() {
+    let mut out = [0x55u8; 512];
+    let r = ClientHandshake::new(
+        ClientRequest::new("example.com", "/"),
+        Config::default(),
+        failing as Rng,
+        &mut out,
+    );
+    let err = r.err().unwrap();
+    assert_eq!(err, HandshakeError::Random(RandomError));
+    assert_eq!(err.status(), 500);
+    assert_eq!(out, [0x55; 512]);
+}
+
+#[test]
+fn small_output_buffer_writes_nothing() {
+    let req = ClientRequest::new("example.com", "/chat").protocols(&["a", "b"]);
+    let mut big = [0u8; 512];
+    let (_, needed) =
+        ClientHandshake::new(req, Config::default(), counting as Rng, &mut big).unwrap();
+    for size in [0, 1, 16, needed - 1] {
+        let mut out = vec![0x66u8; size];
+        let r = ClientHandshake::new(req, Config::default(), counting as Rng, &mut out);
+        assert_eq!(
+            r.err(),
+            Some(HandshakeError::BufferTooSmall(BufferTooSmall { needed })),
+            "size {size}"
+        );
+        assert!(out.iter().all(|&b| b == 0x66), "size {size} was written to");
+    }
+    let mut out = vec![0u8; needed];
+    let (_, n) = ClientHandshake::new(req, Config::default(), counting as Rng, &mut out).unwrap();
+    assert_eq!(n, needed);
+    assert_eq!(out, big[..needed]);
+}
+
+// ---- The response ----
+
+#[test]
+fn valid_101_finishes_as_a_client_connection() {
+    let (mut hs, _) = handshake(&[]);
+    let input = ok_response(&["Server: test"]);
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+        panic!("not complete");
+    };
+    assert_eq!(resp.status(), 101);
+    assert_eq!(resp.reason(), "Switching Protocols");
+    assert_eq!(resp.len(), input.len());
+    assert_eq!(resp.protocol(), None);
+    assert_eq!(resp.header("server"), Some(&b"test"[..]));
+    assert_eq!(resp.headers().len(), 4);
+    let conn = hs.finish(&resp).unwrap();
+    assert_eq!(conn.role(), Role::Client);
+    assert_eq!(conn.state(), State::Open);
+}
+
+#[test]
+fn tolerant_spellings_of_a_valid_101() {
+    let accept = format!("Sec-WebSocket-Accept: {}", accept_value());
+    let spaced = format!("sec-websocket-accept:   {} ", accept_value());
+    for lines in [
+        vec!["Upgrade: WebSocket", "Connection: upgrade", accept.as_str()],
+        vec!["UPGRADE: websocket", "CONNECTION: UPGRADE", spaced.as_str()],
+        vec![
+            "Upgrade: foo, websocket",
+            "Connection: keep-alive, Upgrade",
+            accept.as_str(),
+        ],
+        vec![
+            "Upgrade: websocket",
+            "Connection: keep-alive",
+            "Connection: Upgrade",
+            accept.as_str(),
+        ],
+        vec![accept.as_str(), "Connection: Upgrade", "Upgrade: websocket"],
+        vec![
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            accept.as_str(),
+            "Sec-WebSocket-Extensions:",
+        ],
+    ] {
+        assert_finished(&[], &response("HTTP/1.1 101 Switching Protocols", &lines));
+    }
+    // Any reason phrase, or none.
+    let accept_line = format!("Sec-WebSocket-Accept: {}", accept_value());
+    let lines = [
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        accept_line.as_str(),
+    ];
+    assert_finished(&[], &response("HTTP/1.1 101 OK", &lines));
+    assert_finished(&[], &response("HTTP/1.1 101 ", &lines));
+    // Bare LF line endings.
+    let lf: Vec<u8> = String::from_utf8(ok_response(&[]))
+        .unwrap()
+        .replace("\r\n", "\n")
+        .into_bytes();
+    assert_finished(&[], &lf);
+}
+
+#[test]
+fn other_statuses_are_reported_with_their_headers() {
+    for (line, extra, code) in [
+        ("HTTP/1.1 200 OK", "Content-Type: text/html", 200),
+        ("HTTP/1.1 403 Forbidden", "X-Reason: origin", 403),
+        (
+            "HTTP/1.1 302 Found",
+            "Location: https://example.com/ws",
+            302,
+        ),
+        (
+            "HTTP/1.1 401 Unauthorized",
+            "WWW-Authenticate: Basic realm=\"x\"",
+            401,
+        ),
+        (
+            "HTTP/1.1 426 Upgrade Required",
+            "Sec-WebSocket-Version: 13",
+            426,
+        ),
+        ("HTTP/1.1 100 Continue", "X-A: b", 100),
+        ("HTTP/1.0 200 OK", "X-A: b", 200),
+    ] {
+        let input = response(line, &[extra, "Content-Length: 0"]);
+        let (mut hs, _) = handshake(&[]);
+        let mut headers = [EMPTY_HEADER; 16];
+        let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+            panic!("{line} not complete");
+        };
+        assert_eq!(resp.status(), code);
+        assert_eq!(resp.reason(), line.splitn(3, ' ').nth(2).unwrap());
+        assert_eq!(resp.headers().len(), 2);
+        let (name, value) = extra.split_once(": ").unwrap();
+        assert_eq!(resp.header(name), Some(value.as_bytes()));
+        assert_eq!(resp.len(), input.len());
+        let err = hs.finish(&resp).err();
+        assert_eq!(err, Some(HandshakeError::UnexpectedStatus(code)));
+        assert_eq!(err.unwrap().status(), 400);
+    }
+    // A 101 status carrying all the right headers is still the only success: a 200 with them
+    // is refused.
+    let accept = format!("Sec-WebSocket-Accept: {}", accept_value());
+    assert_refused(
+        &[],
+        &response(
+            "HTTP/1.1 200 OK",
+            &["Upgrade: websocket", "Connection: Upgrade", &accept],
+        ),
+        HandshakeError::UnexpectedStatus(200),
+    );
+}
+
+#[test]
+fn upgrade_must_name_websocket() {
+    let accept = format!("Sec-WebSocket-Accept: {}", accept_value());
+    for upgrade in [
+        None,
+        Some("Upgrade: h2c"),
+        Some("Upgrade: websocket2"),
+        Some("Upgrade:"),
+    ] {
+        let mut lines = vec!["Connection: Upgrade", accept.as_str()];
+        lines.extend(upgrade);
+        assert_refused(
+            &[],
+            &response("HTTP/1.1 101 Switching Protocols", &lines),
+            HandshakeError::NotUpgrade,
+        );
+    }
+}
+
+#[test]
+fn connection_must_name_upgrade() {
+    let accept = format!("Sec-WebSocket-Accept: {}", accept_value());
+    for connection in [
+        None,
+        Some("Connection: keep-alive"),
+        Some("Connection: close"),
+        Some("Connection: upgrades"),
+        Some("Connection:"),
+    ] {
+        let mut lines = vec!["Upgrade: websocket", accept.as_str()];
+        lines.extend(connection);
+        assert_refused(
+            &[],
+            &response("HTTP/1.1 101 Switching Protocols", &lines),
+            HandshakeError::MissingConnectionUpgrade,
+        );
+    }
+}
+
+#[test]
+fn accept_must_match_our_key_exactly_once() {
+    let right = accept_value();
+    let rfc = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".to_string(); // the accept of another key
+    let lower = right.to_ascii_lowercase();
+    let truncated = right[..27].to_string();
+    let with_junk = format!("{right}x");
+    for accept_lines in [
+        vec![],
+        vec![format!("Sec-WebSocket-Accept: {rfc}")],
+        vec![format!("Sec-WebSocket-Accept: {lower}")],
+        vec![format!("Sec-WebSocket-Accept: {truncated}")],
+        vec![format!("Sec-WebSocket-Accept: {with_junk}")],
+        vec![format!("Sec-WebSocket-Accept: {KEY}")],
+        vec!["Sec-WebSocket-Accept:".to_string()],
+        vec![format!("Sec-WebSocket-Accept: {right}, {right}")],
+        vec![
+            format!("Sec-WebSocket-Accept: {right}"),
+            format!("Sec-WebSocket-Accept: {right}"),
+        ],
+        vec![
+            format!("Sec-WebSocket-Accept: {right}"),
+            format!("sec-websocket-accept: {rfc}"),
+        ],
+    ] {
+        let mut lines = vec!["Upgrade: websocket", "Connection: Upgrade"];
+        lines.extend(accept_lines.iter().map(String::as_str));
+        assert_refused(
+            &[],
+            &response("HTTP/1.1 101 Switching Protocols", &lines),
+            HandshakeError::AcceptMismatch,
+        );
+    }
+}
+
+#[test]
+fn subprotocol_must_be_one_we_offered() {
+    // Offered and chosen.
+    for chosen in ["a", "b"] {
+        let line = format!("Sec-WebSocket-Protocol: {chosen}");
+        let input = ok_response(&[&line]);
+        let (mut hs, _) = handshake(&["a", "b"]);
+        let mut headers = [EMPTY_HEADER; 16];
+        let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+            panic!("not complete");
+        };
+        assert_eq!(resp.protocol(), Some(chosen));
+        assert!(hs.finish(&resp).is_ok());
+    }
+    // None chosen although some were offered: allowed.
+    assert_finished(&["a", "b"], &ok_response(&[]));
+    // Whitespace around the value.
+    assert_finished(&["a", "b"], &ok_response(&["Sec-WebSocket-Protocol:  b  "]));
+
+    for (offered, lines) in [
+        (&["a", "b"][..], &["Sec-WebSocket-Protocol: c"][..]),
+        (&["a", "b"], &["Sec-WebSocket-Protocol: A"]),
+        (&["a", "b"], &["Sec-WebSocket-Protocol: a, b"]),
+        (
+            &["a", "b"],
+            &["Sec-WebSocket-Protocol: a", "Sec-WebSocket-Protocol: b"],
+        ),
+        (
+            &["a", "b"],
+            &["Sec-WebSocket-Protocol: a", "Sec-WebSocket-Protocol: a"],
+        ),
+        (&["a", "b"], &["Sec-WebSocket-Protocol:"]),
+        (&[], &["Sec-WebSocket-Protocol: a"]),
+    ] {
+        let (mut hs, _) = handshake(offered);
+        let input = ok_response(lines);
+        let mut headers = [EMPTY_HEADER; 16];
+        let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+            panic!("not complete");
+        };
+        assert_eq!(
+            hs.finish(&resp).err(),
+            Some(HandshakeError::ProtocolNotOffered),
+            "{offered:?} {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn any_extension_in_the_response_is_refused() {
+    for value in [
+        "permessage-deflate",
+        "permessage-deflate; server_no_context_takeover",
+        "x-webkit-deflate-frame",
+        ", foo",
+        "b@d syntax",
+    ] {
+        let line = format!("Sec-WebSocket-Extensions: {value}");
+        assert_refused(
+            &[],
+            &ok_response(&[&line]),
+            HandshakeError::ExtensionNotOffered,
+        );
+    }
+    assert_refused(
+        &[],
+        &ok_response(&[
+            "Sec-WebSocket-Extensions: ",
+            "Sec-WebSocket-Extensions: foo",
+        ]),
+        HandshakeError::ExtensionNotOffered,
+    );
+}
+
+#[test]
+fn http_1_0_101_is_refused() {
+    let accept = format!("Sec-WebSocket-Accept: {}", accept_value());
+    let input = response(
+        "HTTP/1.0 101 Switching Protocols",
+        &["Upgrade: websocket", "Connection: Upgrade", &accept],
+    );
+    assert_refused(&[], &input, HandshakeError::HttpVersion);
+}
+
+#[test]
+fn malformed_responses() {
+    let cases: &[&[u8]] = &[
+        b"HTTP/1.1 abc Switching Protocols\r\n\r\n",
+        b"HTTP/1.1 1010 Too Long\r\n\r\n",
+        b"HTTP/2 101\r\n\r\n",
+        b"HTTP/1.1\r\n\r\n",
+        b"ICY 200 OK\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade websocket\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nBad Name: x\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nX: a\0b\r\n\r\n",
+        b"\r\n\r\n",
+    ];
+    for input in cases {
+        let (mut hs, _) = handshake(&[]);
+        let mut headers = [EMPTY_HEADER; 16];
+        let r = hs.parse(input, &mut headers).err();
+        assert_eq!(
+            r,
+            Some(HandshakeError::MalformedHttp),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+// ---- Limits ----
+
+#[test]
+fn head_limit_is_enforced() {
+    let input = ok_response(&["Server: a-rather-long-server-name-to-make-the-head-longer"]);
+    for limit in [16, 64, input.len() - 1] {
+        let config = Config {
+            handshake: HandshakeLimits {
+                max_head_len: limit,
+                max_headers: 64,
+            },
+            ..Config::default()
+        };
+        let mut out = [0u8; 512];
+        let (mut hs, _) = ClientHandshake::new(
+            ClientRequest::new("example.com", "/chat"),
+            config,
+            counting as Rng,
+            &mut out,
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut result = None;
+        for (i, &b) in input.iter().enumerate() {
+            buf.push(b);
+            let mut headers = [EMPTY_HEADER; 16];
+            match hs.parse(&buf, &mut headers) {
+                Ok(Status::Partial) => assert!(i + 1 < limit, "partial at {i}, limit {limit}"),
+                Ok(Status::Complete(_)) => panic!("complete past the limit {limit}"),
+                Err(e) => {
+                    result = Some((i + 1, e));
+                    break;
+                }
+            }
+        }
+        let (at, err) = result.unwrap();
+        assert_eq!(err, HandshakeError::HeadTooLarge);
+        assert_eq!(err.status(), 431);
+        assert_eq!(at, limit);
+
+        let (mut hs, _) = ClientHandshake::new(
+            ClientRequest::new("example.com", "/chat"),
+            config,
+            counting as Rng,
+            &mut out,
+        )
+        .unwrap();
+        let mut headers = [EMPTY_HEADER; 16];
+        assert_eq!(
+            hs.parse(&input, &mut headers).err(),
+            Some(HandshakeError::HeadTooLarge)
+        );
+    }
+    // Exactly at the limit fits.
+    let mut config = Config::default();
+    config.handshake.max_head_len = input.len();
+    let mut out = [0u8; 512];
+    let (mut hs, _) = ClientHandshake::new(
+        ClientRequest::new("example.com", "/chat"),
+        config,
+        counting as Rng,
+        &mut out,
+    )
+    .unwrap();
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+        panic!("refused at the limit");
+    };
+    assert!(hs.finish(&resp).is_ok());
+
+    // Endless junk with the default limit.
+    let junk = vec![b'x'; 10_000];
+    let (mut hs, _) = handshake(&[]);
+    let mut headers = [EMPTY_HEADER; 16];
+    assert_eq!(
+        hs.parse(&junk, &mut headers).err(),
+        Some(HandshakeError::HeadTooLarge)
+    );
+}
+
+#[test]
+fn too_many_headers() {
+    let input = ok_response(&["A: 1", "B: 2"]); // 5 header lines
+    for slots in [0, 4] {
+        let (mut hs, _) = handshake(&[]);
+        let mut headers = vec![EMPTY_HEADER; slots];
+        let err = hs.parse(&input, &mut headers).err();
+        assert_eq!(err, Some(HandshakeError::TooManyHeaders));
+        assert_eq!(err.unwrap().status(), 431);
+    }
+    let (mut hs, _) = handshake(&[]);
+    let mut headers = [EMPTY_HEADER; 5];
+    assert!(matches!(
+        hs.parse(&input, &mut headers),
+        Ok(Status::Complete(_))
+    ));
+
+    let mut config = Config::default();
+    config.handshake.max_headers = 4;
+    let mut out = [0u8; 512];
+    let (mut hs, _) = ClientHandshake::new(
+        ClientRequest::new("example.com", "/chat"),
+        config,
+        counting as Rng,
+        &mut out,
+    )
+    .unwrap();
+    let mut headers = [EMPTY_HEADER; 64];
+    assert_eq!(
+        hs.parse(&input, &mut headers).err(),
+        Some(HandshakeError::TooManyHeaders)
+    );
+}
+
+// ---- Incremental parsing and the bytes after the head ----
+
+/// An owned view of a parsed response.
+#[derive(Debug, PartialEq, Eq)]
+struct Summary {
+    status: u16,
+    reason: String,
+    protocol: Option<String>,
+    headers: Vec<(String, Vec<u8>)>,
+    len: usize,
+}
+
+fn summary(resp: &Response<'_, '_>) -> Summary {
+    Summary {
+        status: resp.status(),
+        reason: resp.reason().to_string(),
+        protocol: resp.protocol().map(ToString::to_string),
+        headers: resp
+            .headers()
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect(),
+        len: resp.len(),
+    }
+}
+
+#[test]
+fn response_fed_byte_by_byte_or_split_anywhere() {
+    let mut input = ok_response(&["Sec-WebSocket-Protocol: b"]);
+    let head = input.len();
+    // A server frame right after the 101, whose payload looks like a blank line.
+    let frame = [0x81, 0x05, b'\r', b'\n', b'\r', b'\n', b'!'];
+    input.extend_from_slice(&frame);
+
+    let (mut hs, _) = handshake(&["a", "b"]);
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+        panic!("not complete");
+    };
+    let whole = summary(&resp);
+    assert_eq!(whole.len, head);
+    assert_eq!(whole.protocol.as_deref(), Some("b"));
+
+    // One byte at a time into one growing buffer.
+    let (mut hs, _) = handshake(&["a", "b"]);
+    let mut done = None;
+    for end in 1..=input.len() {
+        let mut headers = [EMPTY_HEADER; 16];
+        match hs.parse(&input[..end], &mut headers).unwrap() {
+            Status::Partial => assert!(end < head, "partial at {end}"),
+            Status::Complete(resp) => {
+                assert_eq!(end, head);
+                done = Some(summary(&resp));
+                break;
+            }
+        }
+    }
+    assert_eq!(done.as_ref(), Some(&whole));
+    // Parsing again after completion gives the same head, not a scan of the frame bytes.
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(again)) = hs.parse(&input, &mut headers) else {
+        panic!("second parse not complete");
+    };
+    assert_eq!(summary(&again), whole);
+    assert!(hs.finish(&again).is_ok());
+
+    // Every split point.
+    for split in 0..=input.len() {
+        let (mut hs, _) = handshake(&["a", "b"]);
+        {
+            let mut headers = [EMPTY_HEADER; 16];
+            if let Status::Complete(resp) = hs.parse(&input[..split], &mut headers).unwrap() {
+                assert_eq!(summary(&resp), whole, "split {split}");
+                continue;
+            }
+        }
+        let mut headers = [EMPTY_HEADER; 16];
+        let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+            panic!("split {split}: not complete");
+        };
+        assert_eq!(summary(&resp), whole, "split {split}");
+    }
+}
+
+#[test]
+fn frames_after_the_101_go_to_the_connection() {
+    let mut input = ok_response(&[]);
+    let head = input.len();
+    // Text "Hello" (RFC 6455 5.7, unmasked as a server sends it), then a Ping "hi".
+    let text = [0x81, 0x05, b'H', b'e', b'l', b'l', b'o'];
+    let ping = [0x89, 0x02, b'h', b'i'];
+    input.extend_from_slice(&text);
+    input.extend_from_slice(&ping);
+
+    let (mut hs, _) = handshake(&[]);
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+        panic!("not complete");
+    };
+    assert_eq!(resp.len(), head);
+    assert!(input[resp.len()..].starts_with(&text));
+    let len = resp.len();
+    let mut conn = hs.finish(&resp).unwrap();
+    assert_eq!(conn.role(), Role::Client);
+
+    let mut rest = input[len..].to_vec();
+    let r = conn.receive(&mut rest);
+    assert_eq!(r.consumed, text.len());
+    assert_eq!(
+        r.result,
+        Ok(Recv::Event(Event::Data {
+            kind: DataKind::Text,
+            payload: b"Hello",
+            frame_done: true,
+            message_done: true,
+        }))
+    );
+    let r = conn.receive(&mut rest[text.len()..]);
+    assert_eq!(r.consumed, ping.len());
+    assert_eq!(r.result, Ok(Recv::Event(Event::Ping(b"hi"))));
+    // The client answers with a masked Pong: its masking key comes from the handshake's rng.
+    let mut out = [0u8; 64];
+    let n = conn.poll_transmit(&mut out).unwrap();
+    assert_eq!(out[0], 0x8A);
+    assert_eq!(out[1], 0x82);
+    assert_eq!(n, 2 + 4 + 2);
+}
+
+// ---- Nothing panics ----
+
+#[test]
+fn mutated_responses_never_panic_and_do_not_depend_on_chunking() {
+    let base = ok_response(&["Sec-WebSocket-Protocol: a"]);
+    let run = |input: &[u8]| {
+        // Whole.
+        let (mut hs, _) = handshake(&["a"]);
+        let mut headers = [EMPTY_HEADER; 16];
+        let whole = match hs.parse(input, &mut headers) {
+            Ok(Status::Partial) => None,
+            Ok(Status::Complete(resp)) => {
+                let s = summary(&resp);
+                Some(Ok((s, hs.finish(&resp).map(|c| c.role()))))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        // Byte by byte.
+        let (mut hs, _) = handshake(&["a"]);
+        let mut bytewise = None;
+        for end in 0..=input.len() {
+            let mut headers = [EMPTY_HEADER; 16];
+            match hs.parse(&input[..end], &mut headers) {
+                Ok(Status::Partial) => {}
+                Ok(Status::Complete(resp)) => {
+                    let s = summary(&resp);
+                    bytewise = Some(Ok((s, hs.finish(&resp).map(|c| c.role()))));
+                    break;
+                }
+                Err(e) => {
+                    bytewise = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        assert_eq!(whole, bytewise, "{:?}", String::from_utf8_lossy(input));
+    };
+    run(&base);
+    for i in 0..base.len() {
+        let mut v = base.clone();
+        v.remove(i);
+        run(&v);
+        for b in [b'\r', b'\n', b' ', b':', b',', b'\0', 0x7F, 0x80, 0xFF] {
+            let mut v = base.clone();
+            v[i] = b;
+            run(&v);
+        }
+        run(&base[..i]);
+    }
+}
+
+#[test]
+fn fragment_in_path_and_duplicate_protocols_are_refused() {
+    let mut out = [0u8; 512];
+    let req = ClientRequest::new("example.com", "/chat#frag");
+    assert_eq!(
+        ClientHandshake::new(req, Config::default(), counting as Rng, &mut out).err(),
+        Some(HandshakeError::InvalidHeader)
+    );
+    let req = ClientRequest::new("example.com", "/").protocols(&["a", "b", "a"]);
+    assert_eq!(
+        ClientHandshake::new(req, Config::default(), counting as Rng, &mut out).err(),
+        Some(HandshakeError::InvalidHeader)
+    );
+    let req = ClientRequest::new("example.com", "/?q=1").protocols(&["a", "b"]);
+    assert!(ClientHandshake::new(req, Config::default(), counting as Rng, &mut out).is_ok());
+}
+
+#[test]
+fn small_output_buffer_draws_no_randomness() {
+    let mut draws = 0;
+    let rng = |dest: &mut [u8]| -> Result<(), RandomError> {
+        draws += 1;
+        dest.fill(1);
+        Ok(())
+    };
+    let mut out = [0u8; 16];
+    let req = ClientRequest::new("example.com", "/");
+    assert!(matches!(
+        ClientHandshake::new(req, Config::default(), rng, &mut out),
+        Err(HandshakeError::BufferTooSmall(_))
+    ));
+    assert_eq!(draws, 0);
+}
