@@ -95,7 +95,9 @@ impl Utf8Validator {
                 // An unfinished character at the end: at most 3 bytes.
                 let tail = piece.get(e.valid_up_to()..).unwrap_or_default();
                 let n = tail.len().min(3);
-                self.carry[..n].copy_from_slice(&tail[..n]);
+                if let (Some(dest), Some(src)) = (self.carry.get_mut(..n), tail.get(..n)) {
+                    dest.copy_from_slice(src);
+                }
                 self.carry_len = n as u8;
                 Ok(())
             }
@@ -108,10 +110,12 @@ impl Utf8Validator {
         let have = usize::from(self.carry_len);
         let need = sequence_len(self.carry[0]);
         let take = need.saturating_sub(have).min(piece.len());
-        for (i, &b) in piece.iter().take(take).enumerate() {
-            self.carry[have + i] = b;
-            let len = have + i + 1;
-            if let Err(e) = core::str::from_utf8(&self.carry[..len]) {
+        // `have + take <= need <= 4`: the carry has room.
+        for (len, &b) in (have + 1..).zip(piece.iter().take(take)) {
+            if let Some(slot) = self.carry.get_mut(len - 1) {
+                *slot = b;
+            }
+            if let Err(e) = core::str::from_utf8(self.carry.get(..len).unwrap_or_default()) {
                 if e.error_len().is_some() {
                     return Err(Utf8Error {
                         valid_up_to: 0,

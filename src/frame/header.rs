@@ -162,10 +162,10 @@ impl FrameHeader {
             buf[2..10].copy_from_slice(&self.payload_len.to_be_bytes());
             at = 10;
         }
-        if let Some(k) = self.mask {
-            buf[at..at + 4].copy_from_slice(&k);
+        if let (Some(k), Some(dest)) = (self.mask, buf.get_mut(at..at + 4)) {
+            dest.copy_from_slice(&k);
         }
-        out.copy_from_slice(&buf[..len]);
+        out.copy_from_slice(buf.get(..len).unwrap_or_default());
         Ok(len)
     }
 }

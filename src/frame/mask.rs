@@ -44,7 +44,10 @@ pub fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     let rk = rotated(key, offset);
     let word = u64::from_ne_bytes([rk[0], rk[1], rk[2], rk[3], rk[0], rk[1], rk[2], rk[3]]);
     let n = src.len().min(dst.len());
-    let (src, dst) = (&src[..n], &mut dst[..n]);
+    let (src, dst) = (
+        src.get(..n).unwrap_or_default(),
+        dst.get_mut(..n).unwrap_or_default(),
+    );
     let mut d = dst.chunks_exact_mut(8);
     let mut s = src.chunks_exact(8);
     for (dc, sc) in (&mut d).zip(&mut s) {

@@ -173,7 +173,7 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
         // Measure first, so that a too-small buffer costs no randomness.
         let needed = request
             .write(&[0; 24], &mut [])
-            .map_or_else(|e| e.needed, |n| n);
+            .unwrap_or_else(|e| e.needed);
         if out.len() < needed {
             return Err(BufferTooSmall { needed }.into());
         }
