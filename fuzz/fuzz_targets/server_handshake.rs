@@ -26,10 +26,7 @@ fn run(data: &[u8], cuts: &[usize]) -> Outcome {
                 assert!(req.len() <= end);
                 let mut out = [0u8; 1024];
                 let offered: Vec<&str> = req.protocols().collect();
-                let accept = match offered.first() {
-                    Some(p) => Accept::new().protocol(p),
-                    None => Accept::new(),
-                };
+                let accept = Accept::new().protocol(offered.first().copied());
                 let (n, _conn) = req.accept(&accept, &mut out).expect("accept fits in 1 KiB");
                 assert!(out[..n].starts_with(b"HTTP/1.1 101 "));
                 return Outcome::Request {

@@ -94,7 +94,9 @@ pub enum Recv<'a> {
     NeedInput,
     /// The next frame is a Ping, but the Pong for the previous one is still queued: flush
     /// [`Connection::poll_transmit`], then call `receive` again with the same bytes. Every Ping gets
-    /// its own Pong, in order, and the queue never grows.
+    /// its own Pong, in order, and the queue never grows. (If a frame begun with
+    /// [`Connection::send_header`] is still being streamed, finish its payload first: until then
+    /// `poll_transmit` holds the Pong back.)
     NeedFlush,
     /// The connection receives nothing more ([`State::CloseReceived`], [`State::Failed`] or
     /// [`State::Closed`]). Bytes after the peer's Close are not the peer's to send and are left
@@ -104,8 +106,9 @@ pub enum Recv<'a> {
 
 /// The outcome of [`Connection::receive`]: how many input bytes were used, and what happened.
 ///
-/// Always advance the input by `consumed`, whatever the result: bytes consumed are never looked at
-/// again, and bytes not consumed must be handed in again (in front of any new ones).
+/// Always advance the input by `consumed`: bytes consumed are never looked at again, and bytes not
+/// consumed must be handed in again (in front of any new ones). On `Err`, `consumed` is 0 and the
+/// connection reads nothing more, so the remaining input can be dropped.
 #[must_use = "the consumed count must be applied to the input"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Received<'a> {
@@ -163,7 +166,9 @@ pub struct Connection<R = NoRandom> {
     rx_message_len: u64,
     /// Payload bytes left in the frame being streamed out by `send_header`/`send_payload`.
     tx_remaining: u64,
+    /// The masking key of the frame being received, advanced to the next payload byte.
     rx_mask: [u8; 4],
+    /// The masking key of the frame being streamed out, advanced to the next payload byte.
     tx_mask: [u8; 4],
     utf8: Utf8Validator,
     /// The payload of the queued Pong (`pong_len` bytes of it, or none if `NO_PONG`).
@@ -171,8 +176,6 @@ pub struct Connection<R = NoRandom> {
     pong_len: u8,
     /// The queued Close (`NO_STATUS` means an empty payload).
     close_queued: Option<CloseCode>,
-    rx_mask_pos: u8,
-    tx_mask_pos: u8,
     rx_in_frame: bool,
     rx_fin: bool,
     rx_message: Option<DataKind>,
@@ -214,8 +217,6 @@ impl<R: RandomSource> Connection<R> {
             pong: [0; 125],
             pong_len: NO_PONG,
             close_queued: None,
-            rx_mask_pos: 0,
-            tx_mask_pos: 0,
             rx_in_frame: false,
             rx_fin: false,
             rx_message: None,
@@ -324,8 +325,8 @@ impl<R: RandomSource> Connection<R> {
         }
         let (payload, _) = rest.split_at_mut(n);
         if self.role == Role::Server {
-            apply_mask(payload, self.rx_mask, usize::from(self.rx_mask_pos));
-            self.rx_mask_pos = ((usize::from(self.rx_mask_pos) + n) & 3) as u8;
+            apply_mask(payload, self.rx_mask, 0);
+            self.rx_mask = advance_key(self.rx_mask, n);
         }
         self.rx_remaining -= n as u64;
         let frame_done = self.rx_remaining == 0;
@@ -395,7 +396,6 @@ impl<R: RandomSource> Connection<R> {
         self.rx_remaining = h.payload_len;
         self.rx_fin = h.fin;
         self.rx_mask = h.mask.unwrap_or_default();
-        self.rx_mask_pos = 0;
         Ok(())
     }
 
@@ -442,12 +442,13 @@ impl<R: RandomSource> Connection<R> {
     }
 
     /// Fails the connection (RFC 6455 7.1.7): queue the error's Close unless ours was already sent.
+    /// A Pong already queued stays in front of it, so that the bytes written do not depend on
+    /// whether the driver flushed between the Ping and the error.
     #[cold]
     fn fail<'a>(&mut self, e: ProtocolError) -> Received<'a> {
         if self.state == State::Open {
             self.state = State::Failed;
             self.close_queued = Some(e.close_code());
-            self.pong_len = NO_PONG;
         } else {
             self.state = State::Closed;
             self.close_queued = None;
@@ -613,7 +614,6 @@ impl<R: RandomSource> Connection<R> {
             self.tx_mask = key;
         }
         let n = header.encode(out)?;
-        self.tx_mask_pos = 0;
         self.tx_remaining = len;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
@@ -624,16 +624,16 @@ impl<R: RandomSource> Connection<R> {
     /// Write the chunk after the header, in order.
     ///
     /// # Errors
-    /// [`SendError::PayloadOverrun`] if no streamed frame is in progress or `chunk` is longer than
-    /// what remains of it; the chunk is left unchanged.
+    /// [`SendError::PayloadOverrun`] if `chunk` is longer than what remains of the streamed frame
+    /// (so any non-empty chunk when none is in progress); the chunk is left unchanged.
     pub fn send_payload(&mut self, chunk: &mut [u8]) -> Result<(), SendError> {
         let n = chunk.len() as u64;
         if n > self.tx_remaining {
             return Err(SendError::PayloadOverrun);
         }
         if self.role == Role::Client {
-            apply_mask(chunk, self.tx_mask, usize::from(self.tx_mask_pos));
-            self.tx_mask_pos = ((usize::from(self.tx_mask_pos) + chunk.len()) & 3) as u8;
+            apply_mask(chunk, self.tx_mask, 0);
+            self.tx_mask = advance_key(self.tx_mask, chunk.len());
         }
         self.tx_remaining -= n;
         Ok(())
@@ -749,6 +749,15 @@ impl<R: RandomSource> Connection<R> {
         header.encode(head)?;
         Ok(needed)
     }
+}
+
+/// `key` moved on by `n` payload bytes: the key whose first byte masks the next byte. (Keeping the
+/// key rotated instead of a position beside it keeps `Connection` within 192 bytes.)
+#[inline]
+fn advance_key(key: [u8; 4], n: usize) -> [u8; 4] {
+    u32::from_le_bytes(key)
+        .rotate_right(8 * (n % 4) as u32)
+        .to_le_bytes()
 }
 
 fn need_input<'a>(consumed: usize) -> Received<'a> {

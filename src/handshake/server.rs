@@ -304,9 +304,9 @@ impl<'a> Accept<'a> {
         }
     }
 
-    /// Choose `protocol`, which must be one the client offered.
-    pub const fn protocol(mut self, protocol: &'a str) -> Self {
-        self.protocol = Some(protocol);
+    /// Choose `protocol` (a `&str` or an `Option<&str>`), which must be one the client offered.
+    pub fn protocol(mut self, protocol: impl Into<Option<&'a str>>) -> Self {
+        self.protocol = protocol.into();
         self
     }
 
