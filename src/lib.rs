@@ -126,6 +126,21 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// No panic path in library code: no indexing or slicing that can go out of bounds, no unwrap,
+// expect, panic, unreachable, todo or unimplemented (tests may). See `manual` for why
+// `clippy::arithmetic_side_effects` is not in this list.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

@@ -59,6 +59,20 @@
 //! * **`httparse` is a public dependency.** [`handshake::Header`](crate::handshake::Header) is its
 //!   type, so a header array needs no conversion.
 //!
+//! # No panic paths
+//!
+//! The library code is linted with `deny` for `clippy::indexing_slicing`, `clippy::panic`,
+//! `clippy::unwrap_used`, `clippy::expect_used`, `clippy::unreachable`, `clippy::todo` and
+//! `clippy::unimplemented` (tests are exempt), so a panic path cannot be added silently: every
+//! access goes through `get`, `split_at_mut` after a length check, or a fixed-size array with a
+//! constant index.
+//!
+//! `clippy::arithmetic_side_effects` is deliberately left out. Its hits are sums of header sizes
+//! (at most 14) and of lengths already checked against a buffer; the one sum fed by the peer (a
+//! message's total length) uses `checked_add`. Overflow is caught dynamically instead: the tests
+//! and the fuzzers run with overflow checks on (`cargo fuzz run -a`), so an overflow on any
+//! reachable path panics under fuzzing and would be found.
+//!
 //! # Performance notes
 //!
 //! * Receive unmasks in place, a machine word at a time, and copies nothing.
