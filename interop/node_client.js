@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Node `ws` client peer: drives the scenarios against the echo server under test.
+// Usage: node node_client.js PORT
+// Prints one JSON line per scenario: {"scenario", "ok", "detail"} or {"scenario", "skip"},
+// then {"event": "done"}. run_interop.py turns them into PASS/FAIL lines.
+'use strict';
+
+const WebSocket = require('ws');
+const S = require('./scenarios.js');
+const { NodeConn, digest, out, MAX_PAYLOAD } = require('./node_common.js');
+
+const port = Number(process.argv[2]);
+const base = 'ws://127.0.0.1:' + port + '/';
+
+function open(protocols) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(base, protocols, { maxPayload: MAX_PAYLOAD, handshakeTimeout: 10000 });
+    const conn = new NodeConn(ws);
+    const timer = setTimeout(() => { ws.terminate(); reject(new Error('timeout opening connection')); }, 12000);
+    ws.once('open', () => { clearTimeout(timer); resolve(conn); });
+    ws.once('error', (err) => { clearTimeout(timer); ws.terminate(); reject(err); });
+  });
+}
+
+function report(scenario, ok, detail) {
+  out({ scenario, ok, detail: detail || '' });
+}
+
+async function closeQuietly(conn) {
+  try { await conn.close(1000, '', 5000); } catch (e) { conn.terminate(); }
+}
+
+async function main() {
+  // Data scenarios over one connection; reconnect after a failure that broke it.
+  let conn = null;
+  for (const s of S.dataScenarios()) {
+    if (!conn) {
+      try { conn = await open(undefined); } catch (e) { report(s.name, false, 'connect failed: ' + e.message); continue; }
+    }
+    const r = await S.runScenario(conn, s, digest);
+    report(s.name, r.ok, r.detail);
+    if (r.fatal) { conn.terminate(); conn = null; }
+  }
+  if (conn) await closeQuietly(conn);
+
+  // The server supports proto-c and proto-b (in that order); the first protocol the
+  // client offers that the server supports must be chosen.
+  for (const [scenario, offer] of [['subprotocol-pick', ['proto-a', 'proto-b']], ['subprotocol-client-order', ['proto-b', 'proto-c']]]) {
+    try {
+      const c = await open(offer);
+      const proto = c.ws.protocol;
+      c.sendMessage('subprotocol check');
+      const got = await c.recv(10000);
+      const diff = await S.compare('subprotocol check', got, digest);
+      report(scenario, proto === 'proto-b' && !diff,
+        'offered ' + JSON.stringify(offer) + ', server chose "' + proto + '"' + (proto !== 'proto-b' ? ' (expected proto-b)' : '') +
+        (diff ? '; echo: ' + diff : ''));
+      await closeQuietly(c);
+    } catch (e) {
+      report(scenario, false, 'offered ' + JSON.stringify(offer) + ': ' + e.message);
+    }
+  }
+
+  // Offer only [proto-x]. The server must open without a subprotocol. `ws` (like browsers)
+  // then fails the connection itself with exactly this message, which proves the
+  // server answered 101 without a Sec-WebSocket-Protocol header.
+  try {
+    const c = await open(['proto-x']);
+    report('subprotocol-none', false, 'ws accepted the connection with protocol "' + c.ws.protocol + '"');
+    await closeQuietly(c);
+  } catch (e) {
+    const ok = e.message === 'Server sent no subprotocol';
+    report('subprotocol-none', ok, ok ? '(101 without Sec-WebSocket-Protocol; ws then refuses by design)' : 'expected ws error "Server sent no subprotocol", got: ' + e.message);
+  }
+
+  // Close started by us with 4001 "bye": the server must echo 4001.
+  try {
+    const c = await open(undefined);
+    c.sendMessage('before close');
+    await c.recv(10000);
+    const closed = await c.close(4001, 'bye', 10000);
+    report('close-4001', closed.code === 4001,
+      'server echoed ' + closed.code + ' "' + closed.reason + '"');
+  } catch (e) {
+    report('close-4001', false, e.message);
+  }
+  out({ event: 'done' });
+}
+
+main().then(() => process.exit(0), (e) => { out({ event: 'crash', detail: String(e && e.stack || e) }); process.exit(2); });

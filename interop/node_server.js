@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Node `ws` server peer: the echo client under test connects to it and the server
+// drives the scenarios (it sends, the client echoes back, the server verifies).
+// Usage: node node_server.js   (listens on 127.0.0.1, a free port)
+// Prints JSON lines: {"event":"listening","port"}, then per connection
+// {"nonce","event":"open","path","offered","selected"}, {"nonce","scenario","ok","detail"}...,
+// {"nonce","event":"end","completed","close_code","close_reason","error"}.
+// Paths (after the /t<nonce> prefix):
+//        /data/K    run data scenarios K.. then close 4002 "done"
+//        /noproto   one echo, then close 4002 "done"
+//        /close4001 close 4001 "bye" at once
+'use strict';
+
+const { WebSocketServer } = require('ws');
+const S = require('./scenarios.js');
+const { NodeConn, digest, out, MAX_PAYLOAD } = require('./node_common.js');
+
+const SUPPORTED = ['proto-b', 'proto-c'];
+const SCENARIOS = S.dataScenarios();
+
+const wss = new WebSocketServer({
+  host: '127.0.0.1',
+  port: 0,
+  maxPayload: MAX_PAYLOAD,
+  // The first protocol offered by the client that we support; none otherwise.
+  handleProtocols: (protocols) => {
+    for (const p of protocols) if (SUPPORTED.includes(p)) return p;
+    return false;
+  },
+});
+
+wss.on('listening', () => out({ event: 'listening', port: wss.address().port }));
+
+wss.on('connection', async (ws, req) => {
+  // Request targets look like /t<nonce>/data/3: the nonce ties the reports to one echo_client run.
+  const m = /^\/t(\d+)(\/.*)$/.exec(new URL(req.url, 'http://127.0.0.1').pathname);
+  const nonce = m ? m[1] : '';
+  const pathname = m ? m[2] : new URL(req.url, 'http://127.0.0.1').pathname;
+  const header = req.headers['sec-websocket-protocol'];
+  const offered = header ? header.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  out({ nonce, event: 'open', path: pathname, offered, selected: ws.protocol || null });
+  const conn = new NodeConn(ws);
+  const end = (fields) => out(Object.assign({ nonce, event: 'end', completed: false, close_code: null, close_reason: null, error: null }, fields));
+  try {
+    let closeWith = [4002, 'done'];
+    if (pathname.startsWith('/data/')) {
+      const k = Number(pathname.slice('/data/'.length));
+      for (const s of SCENARIOS.slice(k)) {
+        const r = await S.runScenario(conn, s, digest);
+        out({ nonce, scenario: s.name, ok: r.ok, detail: r.detail });
+        if (r.fatal) { conn.terminate(); end({ error: 'aborted after ' + s.name }); return; }
+      }
+    } else if (pathname === '/noproto') {
+      const r = await S.runScenario(conn, { name: 'echo', kind: 'message', payload: 'no subprotocol' }, digest);
+      out({ nonce, scenario: 'echo', ok: r.ok, detail: r.detail });
+      if (r.fatal) { conn.terminate(); end({ error: 'aborted' }); return; }
+    } else if (pathname === '/close4001') {
+      closeWith = [4001, 'bye'];
+    } else {
+      closeWith = [1008, 'unknown path'];
+    }
+    const closed = await conn.close(closeWith[0], closeWith[1], 10000);
+    end({ completed: true, close_code: closed.code, close_reason: closed.reason });
+  } catch (e) {
+    conn.terminate();
+    end({ error: String(e && e.message || e) });
+  }
+});
+
+// Never outlive the driver.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+setTimeout(() => process.exit(3), 10 * 60 * 1000).unref();
