@@ -655,7 +655,8 @@ impl<R: RandomSource> Connection<R> {
     }
 
     /// Starts the closing handshake, or answers the peer's Close: encodes a Close frame with `code`
-    /// and `reason` into `out` and returns its length. [`CloseCode::NO_STATUS`] sends a Close with
+    /// and `reason` into `out` and returns the length written (a Pong still owed for a received
+    /// Ping is written in front of it). [`CloseCode::NO_STATUS`] sends a Close with
     /// no payload (and no reason). After it nothing more can be sent; the state becomes
     /// [`State::CloseSent`], or [`State::Closed`] when answering the peer's Close.
     ///
@@ -700,7 +701,25 @@ impl<R: RandomSource> Connection<R> {
             dest.copy_from_slice(reason.as_bytes());
             body.get(..2 + reason.len()).unwrap_or_default()
         };
-        let n = self.write_frame(OpCode::Close, true, payload, out)?;
+        // A Pong still owed goes out first: nothing may follow our Close, and whether it was
+        // flushed before this call must not change what the peer gets.
+        let mask_len = if self.role == Role::Client { 4 } else { 0 };
+        let pong_len = if self.pong_len == NO_PONG {
+            0
+        } else {
+            2 + mask_len + usize::from(self.pong_len)
+        };
+        let needed = pong_len + 2 + mask_len + payload.len();
+        if out.len() < needed {
+            return Err(BufferTooSmall { needed }.into());
+        }
+        let (pong_out, close_out) = out.split_at_mut(pong_len);
+        if pong_len != 0 {
+            let pong = self.pong;
+            let pong = pong.get(..usize::from(self.pong_len)).unwrap_or_default();
+            self.write_frame(OpCode::Pong, true, pong, pong_out)?;
+        }
+        let n = pong_len + self.write_frame(OpCode::Close, true, payload, close_out)?;
         self.pong_len = NO_PONG;
         self.state = if self.state == State::CloseReceived {
             State::Closed

@@ -940,14 +940,33 @@ fn ping_received_after_close_sent_gets_no_pong() {
 }
 
 #[test]
-fn close_drops_a_queued_pong() {
-    // A Pong queued before our Close must not follow it on the wire.
+fn close_writes_a_queued_pong_first() {
+    // A Pong owed before our Close goes out in front of it, never after it, and whether the driver
+    // flushed in between does not change the bytes.
     for role in ROLES {
         let mut c = conn(role, config());
         let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"p"));
         assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+        let mut small = [0u8; 6];
+        let needed = 2 * if role == Role::Client { 6 } else { 2 } + 1 + 2;
+        assert_eq!(
+            c.close(CloseCode::NORMAL, "", &mut small),
+            Err(SendError::BufferTooSmall(BufferTooSmall { needed }))
+        );
+        assert!(c.wants_transmit(), "the Pong is still owed");
         let mut out = [0u8; 64];
-        let _ = c.close(CloseCode::NORMAL, "", &mut out).unwrap();
+        let n = c.close(CloseCode::NORMAL, "", &mut out).unwrap();
+        assert_eq!(n, needed);
+        let frames = frames_from(role, &out[..n]);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            (frames[0].0.opcode, frames[0].1.as_slice()),
+            (OpCode::Pong, &b"p"[..])
+        );
+        assert_eq!(
+            (frames[1].0.opcode, frames[1].1.as_slice()),
+            (OpCode::Close, &[0x03, 0xE8][..])
+        );
         assert_eq!(flush(&mut c), []);
     }
 }

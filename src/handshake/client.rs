@@ -72,7 +72,7 @@ impl<'a> ClientRequest<'a> {
         }
         if self
             .origin
-            .is_some_and(|o| o.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)))
+            .is_some_and(|o| !super::is_field_value(o.as_bytes()))
         {
             return Err(HandshakeError::InvalidHeader);
         }
@@ -191,6 +191,12 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
             rng,
         };
         Ok((handshake, n))
+    }
+
+    /// How many response bytes the head scanner has examined: each byte once, however the
+    /// response is fed (a diagnostic for the linear-work guarantee).
+    pub fn bytes_examined(&self) -> usize {
+        self.scanner.examined()
     }
 
     /// The `Sec-WebSocket-Accept` value the server must answer with.

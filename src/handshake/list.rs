@@ -17,8 +17,16 @@ use core::fmt;
 use core::iter::FusedIterator;
 use core::str;
 
+/// Counts one byte examined, in the unit tests that check the parsers are linear.
+#[inline(always)]
+fn step() {
+    #[cfg(test)]
+    tests::STEPS.with(|s| s.set(s.get() + 1));
+}
+
 /// Returns true for an RFC 7230 `tchar`.
-const fn is_tchar(b: u8) -> bool {
+fn is_tchar(b: u8) -> bool {
+    step();
     matches!(
         b,
         b'!' | b'#'
@@ -42,17 +50,20 @@ const fn is_tchar(b: u8) -> bool {
 }
 
 /// Returns true for optional whitespace (`OWS`/`BWS`): SP or HTAB.
-const fn is_ows(b: u8) -> bool {
+fn is_ows(b: u8) -> bool {
+    step();
     matches!(b, b' ' | b'\t')
 }
 
 /// Returns true for an RFC 7230 `qdtext` byte.
-const fn is_qdtext(b: u8) -> bool {
+fn is_qdtext(b: u8) -> bool {
+    step();
     matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
 }
 
 /// Returns true for a byte allowed after the backslash of a `quoted-pair`.
-const fn is_quoted_pair_byte(b: u8) -> bool {
+fn is_quoted_pair_byte(b: u8) -> bool {
+    step();
     matches!(b, b'\t' | b' ' | 0x21..=0x7E | 0x80..=0xFF)
 }
 
@@ -196,7 +207,10 @@ impl<'a> Iterator for Tokens<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         while !self.rest.is_empty() {
-            let (element, rest) = match self.rest.iter().position(|&b| b == b',') {
+            let (element, rest) = match self.rest.iter().position(|&b| {
+                step();
+                b == b','
+            }) {
                 Some(i) => match self.rest.split_at_checked(i) {
                     Some((element, comma)) => (element, comma.get(1..).unwrap_or_default()),
                     None => (self.rest, &[][..]),
@@ -510,6 +524,64 @@ mod tests {
     extern crate std;
 
     use super::*;
+
+    std::thread_local! {
+        /// Bytes examined by the parsers on this thread (see `step`).
+        pub(super) static STEPS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    }
+
+    /// The bytes examined to walk `value` completely: every token checked, every extension,
+    /// every parameter and every unescaped value.
+    fn steps_to_walk(value: &[u8]) -> usize {
+        STEPS.with(|s| s.set(0));
+        for t in tokens(value) {
+            let _ = is_token(t);
+        }
+        for e in extensions(value).flatten() {
+            for p in e.params() {
+                if let Some(v) = p.value() {
+                    let _ = v.unescaped().count();
+                }
+            }
+        }
+        STEPS.with(|s| s.get())
+    }
+
+    #[test]
+    fn parsers_do_linear_work() {
+        // Inputs built to make a careless parser quadratic: long runs of separators, many
+        // parameters, long quoted strings full of escapes, unterminated quotes.
+        let units: [&[u8]; 8] = [
+            b"a,",
+            b",",
+            b"a;",
+            b"; a=1",
+            b"x; p=\"\\a\\b\", ",
+            b"  ,\t",
+            b"a;b;c=\"d\"",
+            b"\\\"",
+        ];
+        for unit in units {
+            let value = |n: usize| -> Vec<u8> {
+                let mut v = b"x".to_vec();
+                for _ in 0..n {
+                    v.extend_from_slice(unit);
+                }
+                v
+            };
+            let (small, large) = (value(10_000), value(20_000));
+            let (s1, s2) = (steps_to_walk(&small), steps_to_walk(&large));
+            assert!(
+                s1 <= 8 * small.len() + 64,
+                "{unit:?}: {s1} steps for {} bytes",
+                small.len()
+            );
+            assert!(
+                s2 <= 2 * s1 + 64,
+                "{unit:?}: {s1} steps, then {s2} for twice the input"
+            );
+        }
+    }
     use std::string::{String, ToString};
     use std::vec;
     use std::vec::Vec;

@@ -83,8 +83,10 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
 /// Finds the end of an HTTP head in input that grows between calls, looking at each byte once.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct HeadScanner {
-    /// How many bytes have been looked at.
+    /// Where the next call starts looking.
     scanned: usize,
+    /// How many bytes have been examined in all, over every call.
+    examined: usize,
     /// 0: inside a line; 1: just after LF; 2: just after LF CR; [`Self::DONE`]: the head ended
     /// at `scanned`.
     state: u8,
@@ -108,6 +110,7 @@ impl HeadScanner {
         let start = self.scanned.min(input.len());
         let mut state = self.state;
         for (i, &b) in input.get(start..).unwrap_or_default().iter().enumerate() {
+            self.examined += 1;
             state = match (b, state) {
                 (b'\n', 1 | 2) => {
                     let end = start + i + 1;
@@ -129,6 +132,11 @@ impl HeadScanner {
             return Err(HandshakeError::HeadTooLarge);
         }
         Ok(None)
+    }
+
+    /// How many bytes have been examined in all.
+    pub(crate) fn examined(&self) -> usize {
+        self.examined
     }
 }
 
@@ -171,6 +179,15 @@ pub(crate) fn trim(value: &[u8]) -> &[u8] {
     value.get(start..end).unwrap_or_default()
 }
 
+/// Whether `value` may be written as a header value (RFC 7230 3.2 `field-content`): HTAB, visible
+/// ASCII, space and obs-text; no other control character (CR and LF would inject lines, and the
+/// rest make the peer refuse the head).
+pub(crate) fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| matches!(b, b'\t' | 0x20..=0x7E | 0x80..=0xFF))
+}
+
 /// Headers a caller may not add: the handshake writes them itself.
 const RESERVED: [&str; 8] = [
     "host",
@@ -188,7 +205,7 @@ const RESERVED: [&str; 8] = [
 pub(crate) fn check_extra_header(name: &str, value: &[u8]) -> Result<(), HandshakeError> {
     if !list::is_token(name.as_bytes())
         || RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
-        || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+        || !is_field_value(value)
     {
         return Err(HandshakeError::InvalidHeader);
     }
@@ -288,6 +305,8 @@ pub(crate) fn write_error_response(status: u16, out: &mut [u8]) -> Result<usize,
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     #[test]
@@ -377,5 +396,42 @@ mod tests {
             check_extra_header("sec-websocket-accept", b"x"),
             Err(HandshakeError::InvalidHeader)
         );
+        // Other control characters and DEL would make the peer refuse the head.
+        for bad in [&b"a\x01b"[..], b"a\x7fb", b"\x00", b"a\x1bb"] {
+            assert_eq!(
+                check_extra_header("X-Bad", bad),
+                Err(HandshakeError::InvalidHeader)
+            );
+        }
+        assert!(check_extra_header("X-Ok", b"tab\tspace and obs-text \xC3\xA9").is_ok());
+    }
+
+    #[test]
+    fn the_scanner_examines_each_byte_once() {
+        let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        head.extend(core::iter::repeat_n(b'x', 4000));
+        head.extend_from_slice(b"\r\n\r\n");
+        for double in [false, true] {
+            let input: std::vec::Vec<u8> = if double {
+                [&head[..head.len() - 4], &head[16..]].concat()
+            } else {
+                head.clone()
+            };
+            let mut s = HeadScanner::default();
+            for end in 1..=input.len() {
+                let _ = s.scan(
+                    &input[..end],
+                    &HandshakeLimits {
+                        max_head_len: 1 << 20,
+                        max_headers: 8,
+                    },
+                );
+            }
+            assert_eq!(
+                s.examined(),
+                input.len(),
+                "fed one byte at a time, scanned once"
+            );
+        }
     }
 }

@@ -96,6 +96,23 @@ impl ServerHandshake {
         })
     }
 
+    /// How many request bytes the head scanner has examined: each byte once, however the request
+    /// is fed (a diagnostic for the linear-work guarantee).
+    ///
+    /// ```
+    /// use sockless::handshake::{ServerHandshake, EMPTY_HEADER};
+    /// let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    /// let mut handshake = ServerHandshake::new(sockless::Config::default());
+    /// for end in 1..=head.len() {
+    ///     let mut headers = [EMPTY_HEADER; 8];
+    ///     assert!(handshake.parse(&head[..end], &mut headers).is_ok());
+    /// }
+    /// assert_eq!(handshake.bytes_examined(), head.len()); // not head.len()² / 2
+    /// ```
+    pub fn bytes_examined(&self) -> usize {
+        self.scanner.examined()
+    }
+
     /// Writes the response for a handshake error: its status line with `Content-Length: 0` and
     /// `Connection: close`, plus `Upgrade: websocket` and `Sec-WebSocket-Version: 13` for 426 and
     /// `Allow: GET` for 405. Close the connection after writing it.
