@@ -80,6 +80,9 @@ impl Utf8Validator {
         if self.carry_len != 0 {
             piece = self.finish_carry(piece)?;
         }
+        if piece.len() < 64 && piece.is_ascii() {
+            return Ok(());
+        }
         match simdutf8::compat::from_utf8(piece) {
             Ok(_) => Ok(()),
             Err(e) => {

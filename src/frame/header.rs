@@ -147,25 +147,32 @@ impl FrameHeader {
         let Some(out) = out.get_mut(..len) else {
             return Err(BufferTooSmall { needed: len });
         };
-        let mut buf = [0u8; MAX_HEADER_LEN];
-        buf[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8();
+        let b0 = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        let mut at = 2;
-        if self.payload_len < 126 {
-            buf[1] = mask_bit | self.payload_len as u8;
+        let Some((head, rest)) = out.split_first_chunk_mut::<2>() else {
+            return Err(BufferTooSmall { needed: len });
+        };
+        let rest = if self.payload_len < 126 {
+            *head = [b0, mask_bit | self.payload_len as u8];
+            rest
         } else if self.payload_len <= 0xFFFF {
-            buf[1] = mask_bit | 126;
-            buf[2..4].copy_from_slice(&(self.payload_len as u16).to_be_bytes());
-            at = 4;
+            *head = [b0, mask_bit | 126];
+            let Some((e, r)) = rest.split_first_chunk_mut::<2>() else {
+                return Err(BufferTooSmall { needed: len });
+            };
+            *e = (self.payload_len as u16).to_be_bytes();
+            r
         } else {
-            buf[1] = mask_bit | 127;
-            buf[2..10].copy_from_slice(&self.payload_len.to_be_bytes());
-            at = 10;
+            *head = [b0, mask_bit | 127];
+            let Some((e, r)) = rest.split_first_chunk_mut::<8>() else {
+                return Err(BufferTooSmall { needed: len });
+            };
+            *e = self.payload_len.to_be_bytes();
+            r
+        };
+        if let (Some(k), Some(dest)) = (self.mask, rest.first_chunk_mut::<4>()) {
+            *dest = k;
         }
-        if let (Some(k), Some(dest)) = (self.mask, buf.get_mut(at..at + 4)) {
-            dest.copy_from_slice(&k);
-        }
-        out.copy_from_slice(buf.get(..len).unwrap_or_default());
         Ok(len)
     }
 }

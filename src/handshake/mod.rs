@@ -85,7 +85,8 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
 pub(crate) struct HeadScanner {
     /// Where the next call starts looking.
     scanned: usize,
-    /// How many bytes have been examined in all, over every call.
+    /// How many bytes have been examined in all, over every call (a word skipped at once counts
+    /// as its eight bytes).
     examined: usize,
     /// 0: inside a line; 1: just after LF; 2: just after LF CR; [`Self::DONE`]: the head ended
     /// at `scanned`.
@@ -108,12 +109,25 @@ impl HeadScanner {
             return Ok((input.len() >= self.scanned).then_some(self.scanned));
         }
         let start = self.scanned.min(input.len());
+        let rest = input.get(start..).unwrap_or_default();
         let mut state = self.state;
-        for (i, &b) in input.get(start..).unwrap_or_default().iter().enumerate() {
-            self.examined += 1;
+        let mut i = 0;
+        while i < rest.len() {
+            if state == 0 {
+                // Inside a line only LF matters: skip eight bytes at a time while none is LF.
+                while let Some(w) = rest.get(i..i + 8).and_then(|s| s.first_chunk::<8>()) {
+                    if has_zero_byte(u64::from_le_bytes(*w) ^ 0x0a0a_0a0a_0a0a_0a0a) {
+                        break;
+                    }
+                    i += 8;
+                }
+            }
+            let Some(&b) = rest.get(i) else { break };
+            i += 1;
             state = match (b, state) {
                 (b'\n', 1 | 2) => {
-                    let end = start + i + 1;
+                    self.examined += i;
+                    let end = start + i;
                     if end > limits.max_head_len {
                         return Err(HandshakeError::HeadTooLarge);
                     }
@@ -126,6 +140,7 @@ impl HeadScanner {
                 _ => 0,
             };
         }
+        self.examined += rest.len();
         self.scanned = input.len();
         self.state = state;
         if input.len() >= limits.max_head_len {
@@ -138,6 +153,12 @@ impl HeadScanner {
     pub(crate) fn examined(&self) -> usize {
         self.examined
     }
+}
+
+/// Whether any byte of `x` is zero.
+#[inline]
+const fn has_zero_byte(x: u64) -> bool {
+    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0
 }
 
 /// Values of all headers named `name` (ASCII case-insensitive).

@@ -1,8 +1,6 @@
 //! The server side: parse and validate the upgrade request, then accept or reject it.
 
-use super::{
-    has_token, list, single, trim, values, AcceptKey, Extension, HeadScanner, Header, Writer,
-};
+use super::{list, trim, values, AcceptKey, Extension, HeadScanner, Header, Writer};
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{BufferTooSmall, HandshakeError};
@@ -128,6 +126,25 @@ impl ServerHandshake {
     }
 }
 
+/// A header that must appear exactly once.
+#[derive(Default)]
+struct Repeated<'b> {
+    value: Option<&'b [u8]>,
+    repeated: bool,
+}
+
+impl<'b> Repeated<'b> {
+    fn see(&mut self, value: &'b [u8]) {
+        self.repeated |= self.value.is_some();
+        self.value = Some(value);
+    }
+
+    /// The value if the header appeared exactly once.
+    fn only(&self) -> Option<&'b [u8]> {
+        self.value.filter(|_| !self.repeated)
+    }
+}
+
 struct Validated<'b> {
     host: &'b str,
     key: &'b str,
@@ -146,39 +163,56 @@ fn validate<'b>(
     if version < 1 {
         return Err(HandshakeError::HttpVersion);
     }
-    let host = match single(headers, "host") {
-        Ok(Some(h)) => core::str::from_utf8(trim(h)).map_err(|_| HandshakeError::MissingHost)?,
-        _ => return Err(HandshakeError::MissingHost),
+    // One pass over the headers; the checks below then run in the order that gives an old or
+    // plain client the most useful status.
+    let mut host = Repeated::default();
+    let mut version = Repeated::default();
+    let mut key = Repeated::default();
+    let (mut upgrade, mut connection, mut lists_ok) = (false, false, true);
+    for h in headers {
+        // Matched on length first, so most headers cost one comparison of lengths.
+        let is = |name: &str| h.name.eq_ignore_ascii_case(name);
+        match h.name.len() {
+            4 if is("host") => host.see(h.value),
+            7 if is("upgrade") => upgrade |= list::contains_token(h.value, "websocket"),
+            10 if is("connection") => connection |= list::contains_token(h.value, "upgrade"),
+            17 if is("sec-websocket-key") => key.see(h.value),
+            21 if is("sec-websocket-version") => version.see(h.value),
+            22 if is("sec-websocket-protocol") => {
+                lists_ok &= list::tokens(h.value).all(list::is_token);
+            }
+            24 if is("sec-websocket-extensions") => {
+                lists_ok &= list::extensions(h.value).all(|e| e.is_ok());
+            }
+            _ => {}
+        }
+    }
+    let host = match host.only() {
+        Some(h) => core::str::from_utf8(trim(h)).map_err(|_| HandshakeError::MissingHost)?,
+        None => return Err(HandshakeError::MissingHost),
     };
     if host.is_empty() {
         return Err(HandshakeError::MissingHost);
     }
-    if !has_token(headers, "upgrade", "websocket") {
+    if !upgrade {
         return Err(HandshakeError::NotUpgrade);
     }
-    if !has_token(headers, "connection", "upgrade") {
+    if !connection {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    match single(headers, "sec-websocket-version") {
-        Ok(Some(v)) if trim(v) == b"13" => {}
-        Ok(Some(_)) => return Err(HandshakeError::UnsupportedVersion),
-        _ => return Err(HandshakeError::MissingVersion),
+    match version.only() {
+        Some(v) if trim(v) == b"13" => {}
+        Some(_) => return Err(HandshakeError::UnsupportedVersion),
+        None => return Err(HandshakeError::MissingVersion),
     }
-    let key = match single(headers, "sec-websocket-key") {
-        Ok(Some(k)) if super::is_valid_key(trim(k)) => {
+    let key = match key.only() {
+        Some(k) if super::is_valid_key(trim(k)) => {
             core::str::from_utf8(trim(k)).map_err(|_| HandshakeError::InvalidKey)?
         }
         _ => return Err(HandshakeError::InvalidKey),
     };
-    for value in values(headers, "sec-websocket-protocol") {
-        if !list::tokens(value).all(list::is_token) {
-            return Err(HandshakeError::InvalidHeaderList);
-        }
-    }
-    for value in values(headers, "sec-websocket-extensions") {
-        if list::extensions(value).any(|e| e.is_err()) {
-            return Err(HandshakeError::InvalidHeaderList);
-        }
+    if !lists_ok {
+        return Err(HandshakeError::InvalidHeaderList);
     }
     Ok(Validated { host, key })
 }
