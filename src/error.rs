@@ -268,11 +268,7 @@ impl fmt::Display for HandshakeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for BufferTooSmall {}
-#[cfg(feature = "std")]
-impl std::error::Error for ProtocolError {}
-#[cfg(feature = "std")]
-impl std::error::Error for SendError {}
-#[cfg(feature = "std")]
-impl std::error::Error for HandshakeError {}
+impl core::error::Error for BufferTooSmall {}
+impl core::error::Error for ProtocolError {}
+impl core::error::Error for SendError {}
+impl core::error::Error for HandshakeError {}

@@ -106,7 +106,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `std` | yes | `std::error::Error` impls; runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
+//! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
 //! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`]. Nothing else allocates. |
 //! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
 //!

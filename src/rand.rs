@@ -18,8 +18,7 @@ impl fmt::Display for RandomError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for RandomError {}
+impl core::error::Error for RandomError {}
 
 /// A source of unpredictable bytes, supplied by the caller.
 ///

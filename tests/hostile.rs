@@ -17,6 +17,7 @@ use std::cell::Cell;
 
 use common::{raw_frame_into, raw_header_into};
 use sockless::handshake::{ClientHandshake, ClientRequest, Request, ServerHandshake, EMPTY_HEADER};
+#[cfg(feature = "alloc")]
 use sockless::message::{Assembler, Message};
 use sockless::{
     CloseCode, Config, Connection, Event, HandshakeError, ProtocolError, RandomError, Recv, State,
@@ -371,6 +372,7 @@ fn a_frame_declaring_2_pow_62_bytes_is_1009_at_the_header() {
     assert_no_heap("2^62 frame, no limits, 1 MiB streamed", heap);
 }
 
+#[cfg(feature = "alloc")]
 /// A binary message of `n` fragments with `len` payload bytes each, masked, for a server.
 fn fragmented_message(n: usize, len: usize) -> Vec<u8> {
     let mut wire = Vec::with_capacity(n * (6 + len));
@@ -382,6 +384,7 @@ fn fragmented_message(n: usize, len: usize) -> Vec<u8> {
     wire
 }
 
+#[cfg(feature = "alloc")]
 /// Receives `wire` whole into a `Vec` assembler. Returns the message length (or the error and
 /// where it happened), the number of pieces, and the assembler's capacity at the end.
 fn assemble(
@@ -423,6 +426,7 @@ fn assemble(
     (result, pieces, capacity)
 }
 
+#[cfg(feature = "alloc")]
 #[test]
 fn a_million_empty_fragments() {
     const N: usize = 1_000_000;
@@ -442,6 +446,7 @@ fn a_million_empty_fragments() {
     }
 }
 
+#[cfg(feature = "alloc")]
 #[test]
 fn a_million_one_byte_fragments() {
     const N: usize = 1_000_000;
