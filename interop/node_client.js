@@ -3,6 +3,13 @@
 // Usage: node node_client.js PORT
 // Prints one JSON line per scenario: {"scenario", "ok", "detail"} or {"scenario", "skip"},
 // then {"event": "done"}. run_interop.py turns them into PASS/FAIL lines.
+//
+//        node node_client.js PORT --library wait-close|close
+// The library-server direction (a server test of tests/peers.rs listens on PORT): send one
+// message and check its echo, then wait for the server to close (wait-close) or close with
+// 4006 "client-bye" (close). Prints one line
+// {"event":"library","mode","echo","close_code","close_reason","error"}: echo is "ok" or what
+// differed; close_code/close_reason are what the server sent in its Close.
 'use strict';
 
 const WebSocket = require('ws');
@@ -87,4 +94,27 @@ async function main() {
   out({ event: 'done' });
 }
 
-main().then(() => process.exit(0), (e) => { out({ event: 'crash', detail: String(e && e.stack || e) }); process.exit(2); });
+async function libraryMain(mode) {
+  const rep = { event: 'library', mode, echo: null, close_code: null, close_reason: null, error: null };
+  let conn = null;
+  try {
+    if (mode !== 'wait-close' && mode !== 'close') throw new Error('unknown --library mode ' + mode);
+    conn = await open(undefined);
+    const msg = 'hello from node-ws';
+    conn.sendMessage(msg);
+    const diff = await S.compare(msg, await conn.recv(10000), digest);
+    rep.echo = diff || 'ok';
+    const closed = mode === 'close'
+      ? await conn.close(4006, 'client-bye', 10000)
+      : await conn.waitClosed(10000, 'the server to close');
+    rep.close_code = closed.code;
+    rep.close_reason = closed.reason;
+  } catch (e) {
+    rep.error = String(e && e.message || e);
+    if (conn) conn.terminate();
+  }
+  out(rep);
+}
+
+const run = process.argv[3] === '--library' ? libraryMain(process.argv[4]) : main();
+run.then(() => process.exit(0), (e) => { out({ event: 'crash', detail: String(e && e.stack || e) }); process.exit(2); });

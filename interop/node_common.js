@@ -97,9 +97,15 @@ class NodeConn {
   // Starts the closing handshake; resolves with the close code/reason the peer sent back.
   close(code, reason, ms) {
     if (!this.closed) this.ws.close(code, reason);
+    return this.waitClosed(ms, 'the closing handshake');
+  }
+
+  // Resolves with the close code/reason the peer sent once the connection is closed (the
+  // 'close' event); on timeout terminates the connection and rejects.
+  waitClosed(ms, what) {
     return new Promise((resolve, reject) => {
       if (this.closed) { resolve(this.closed); return; }
-      const timer = setTimeout(() => { this.ws.terminate(); reject(new Error('timeout after ' + ms / 1000 + ' s waiting for the closing handshake')); }, ms);
+      const timer = setTimeout(() => { this.ws.terminate(); reject(new Error('timeout after ' + ms / 1000 + ' s waiting for ' + what)); }, ms);
       this.closeWaiters.push(() => { clearTimeout(timer); resolve(this.closed); });
     });
   }

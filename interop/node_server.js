@@ -9,6 +9,10 @@
 //        /data/K    run data scenarios K.. then close 4002 "done"
 //        /noproto   one echo, then close 4002 "done"
 //        /close4001 close 4001 "bye" at once
+//        /echo      echo what the client sends (one {"scenario":"echo-N"} line each) until the
+//                   client closes; "end" reports the code and reason it closed with
+//                   (library-client client-closes: tests/peers.rs closes with 4003 "client-bye")
+//        /close-me  close 4004 "server-bye" at once; "end" reports the code that came back
 'use strict';
 
 const { WebSocketServer } = require('ws');
@@ -56,6 +60,19 @@ wss.on('connection', async (ws, req) => {
       if (r.fatal) { conn.terminate(); end({ error: 'aborted' }); return; }
     } else if (pathname === '/close4001') {
       closeWith = [4001, 'bye'];
+    } else if (pathname === '/echo') {
+      for (let n = 1; n <= 100; n++) {
+        let m;
+        try { m = await conn.recv(10000); } catch (e) { if (conn.closed) break; throw e; }
+        conn.sendMessage(m.data);
+        const size = m.isBinary ? m.data.length : Buffer.byteLength(m.data, 'utf8');
+        out({ nonce, scenario: 'echo-' + n, ok: true, detail: (m.isBinary ? 'binary ' : 'text ') + size + ' B' });
+      }
+      const closed = await conn.waitClosed(10000, 'the client to close');
+      end({ completed: true, close_code: closed.code, close_reason: closed.reason });
+      return;
+    } else if (pathname === '/close-me') {
+      closeWith = [4004, 'server-bye'];
     } else {
       closeWith = [1008, 'unknown path'];
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Interop matrix for sockless: sets up the peers (Python websockets + wsproto in
 # interop/.venv, Node ws in interop/node_modules, optionally Debian's chromium),
-# builds the examples once, then runs run_interop.py against
-# target/release/examples/echo_server and echo_client.
+# builds the examples and tests/peers.rs once, then runs run_interop.py against
+# target/release/examples/echo_server and echo_client (directions echo_server,
+# echo_client) and against the library itself through the #[ignore]d tests of
+# tests/peers.rs (directions library-client, library-server).
 #
 #   bash interop/run.sh [run_interop.py options, e.g. --peers websockets,raw]
 #
@@ -11,7 +13,7 @@
 #   INTEROP_BROWSER=0   skip the browser
 #   CI=true             like INTEROP_BROWSER=1 when chromium is missing
 #   PYTHON=python3.x    interpreter used to create the venv
-#   CARGO_TARGET_DIR    honoured: the examples are taken from there
+#   CARGO_TARGET_DIR    honoured: the examples (and the peers test) are taken from there
 #
 # Ends with `interop: N passed, M failed` alone on the last line; exits non-zero on
 # any failure (setup failures count as one failed case).
@@ -66,6 +68,12 @@ say "cargo build --release --examples"
 for ex in echo_server echo_client; do
     [ -x "$EXAMPLES/$ex" ] || setup_failed "$EXAMPLES/$ex was not built"
 done
+# tests/peers.rs for the library-client/library-server directions. run_interop.py runs it
+# with `cargo test --release --test peers -- --ignored --exact NAME` (and builds it again,
+# a no-op when fresh); a build failure there fails those cases only.
+say "cargo test --release --test peers --no-run"
+(cd "$ROOT" && bounded 900 cargo test --release --test peers --no-run) \
+    || say "building tests/peers.rs failed; the library-client/library-server cases will fail"
 
 # 4. The browser (optional unless asked for or in CI).
 BROWSER_MODE=auto

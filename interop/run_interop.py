@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""Interop matrix for sockless's `echo_server` and `echo_client` examples.
+"""Interop matrix for sockless's `echo_server` and `echo_client` examples, and for
+the library itself through the #[ignore]d tests of tests/peers.rs.
 
-Runs independent WebSocket implementations against the examples, on 127.0.0.1
-only, and prints one line per case:
+Runs independent WebSocket implementations against them, on 127.0.0.1 only, and
+prints one line per case:
 
     PASS|FAIL|SKIP PEER DIRECTION SCENARIO [detail]
 
 PEER is the other implementation (websockets, wsproto, node-ws, chromium, raw);
 DIRECTION names our side under test: `echo_server` (the peer is a client
-connecting to our echo server) or `echo_client` (the peer is a server that our
-echo client connects to; the peer drives the scenarios and closes). The last
-line is `interop: N passed, M failed`; the exit status is 1 if anything failed.
+connecting to our echo server), `echo_client` (the peer is a server that our
+echo client connects to; the peer drives the scenarios and closes),
+`library-client` (a test of tests/peers.rs connects to a peer echo server and
+closes, or watches the peer close) or `library-server` (a test of tests/peers.rs
+serves a peer client and closes, or watches the peer close). The last line is
+`interop: N passed, M failed`; the exit status is 1 if anything failed.
 
 Needs: Python 3.9+ with `websockets>=14` and `wsproto` (interop/requirements.txt),
-Node.js with `ws@8` installed in interop/node_modules (for node-ws), and
-/usr/bin/chromium (for chromium; skipped when absent unless --browser on).
-See interop/README.md.
+Node.js with `ws@8` installed in interop/node_modules (for node-ws),
+/usr/bin/chromium (for chromium; skipped when absent unless --browser on), and
+cargo (for the library directions). See interop/README.md.
 """
 
 from __future__ import annotations
@@ -103,6 +107,11 @@ BUDGET_NOTE = "not run: the interop time budget was exhausted (see --budget)"
 
 D_SERVER = "echo_server"
 D_CLIENT = "echo_client"
+# sockless itself, driven by the #[ignore]d tests of tests/peers.rs (no example in between):
+# the test is a client of a peer echo server, or a server for a peer client.
+D_LIB_CLIENT = "library-client"
+D_LIB_SERVER = "library-server"
+DIRECTIONS = [D_SERVER, D_CLIENT, D_LIB_CLIENT, D_LIB_SERVER]
 PEERS = ["raw", "websockets", "wsproto", "node-ws", "chromium"]
 
 
@@ -497,6 +506,16 @@ class WebsocketsConn:
         rcvd = self.ws.protocol.close_rcvd
         return (rcvd.code, rcvd.reason) if rcvd else (None, None)
 
+    def wait_peer_close(self, timeout=10):
+        """After the other side started the closing handshake (recv raised Closed; websockets
+        answered it): waits, bounded, until the connection is closed, and returns the
+        (code, reason) the other side sent."""
+        deadline = time.monotonic() + timeout
+        while self.ws.state.name != "CLOSED" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rcvd = self.ws.protocol.close_rcvd
+        return (rcvd.code, rcvd.reason) if rcvd else (None, None)
+
     def abort(self):
         try:
             self.ws.close_socket()
@@ -670,6 +689,11 @@ class WsprotoConn:
                         self.eof = True
         self.abort()
         return self.close_rcvd if self.close_rcvd else (None, None)
+
+    def wait_peer_close(self, timeout=10):
+        """After the other side's Close arrived (our reply went out with it): a client waits,
+        bounded, for the server to close TCP. Returns the (code, reason) the other side sent."""
+        return self.close(1000, "", timeout)  # sends nothing: the connection is no longer OPEN
 
     def abort(self):
         try:
@@ -1209,6 +1233,24 @@ def serve_connection(conn, target, offered, selected):
                 return rep
         elif path == "/close4001":
             close_with = (4001, "bye")
+        elif path == "/echo":
+            # library-client client-closes: echo until the client (tests/peers.rs) closes, and
+            # report the code and reason it closed with.
+            for i in range(1, 101):
+                try:
+                    msg = conn.recv(10)
+                except Closed:
+                    break
+                conn.send_message(msg)
+                kind = "text" if isinstance(msg, str) else "binary"
+                size = len(msg.encode("utf-8") if isinstance(msg, str) else msg)
+                rep["results"].append((f"echo-{i}", True, f"{kind} {size} B"))
+            code, reason = conn.wait_peer_close(10)
+            rep.update(completed=True, close_code=code, close_reason=reason)
+            return rep
+        elif path == "/close-me":
+            # library-client client-observes-peer-close: close at once; report what comes back.
+            close_with = (4004, "server-bye")
         else:
             close_with = (1008, "unknown path")
         code, reason = conn.close(*close_with, timeout=10)
@@ -1693,6 +1735,7 @@ class PageServer:
                 files = {
                     "/browser_test.html": "text/html; charset=utf-8",
                     "/scenarios.js": "text/javascript; charset=utf-8",
+                    "/browser_library.html": "text/html; charset=utf-8",
                 }
                 if path in files:
                     with open(os.path.join(HERE, path.lstrip("/")), "rb") as f:
@@ -1724,12 +1767,14 @@ class PageServer:
         self.thread.join(timeout=10)
 
 
-def chromium_server_direction(chromium, server, workdir, R):
-    peer = "chromium"
-    browser_budget = max(30, min(150, int(time_left())))
-    page = PageServer(hold_timeout=browser_budget)
+def chromium_page(chromium, page_name, query, workdir, label, budget):
+    """Loads interop/<page_name>?<query> (served by a PageServer on loopback) in headless Chromium
+    and returns (the text of the page's <pre id="results">, where it was read from, chromium's
+    exit code, its stderr log). The page holds its load event until it has POSTed its results;
+    if the DOM dump lacks "DONE all", the POSTed copy is used."""
+    page = PageServer(hold_timeout=budget)
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=workdir)
-    url = f"http://127.0.0.1:{page.port}/browser_test.html?port={server.port}"
+    url = f"http://127.0.0.1:{page.port}/{page_name}?{query}"
     argv = [
         chromium,
         "--headless",
@@ -1745,22 +1790,32 @@ def chromium_server_direction(chromium, server, workdir, R):
         "--dump-dom",
         url,
     ]
-    err_path = os.path.join(workdir, "chromium.log")
+    err_path = os.path.join(workdir, f"{label}.log")
     with open(err_path, "wb") as errf:
         proc = spawn(argv, stdout=subprocess.PIPE, stderr=errf)
         try:
-            dom, _ = proc.communicate(timeout=browser_budget + 30)
+            dom, _ = proc.communicate(timeout=budget + 30)
         except subprocess.TimeoutExpired:
             kill_proc(proc)
             dom = b""
         kill_proc(proc)  # chromium's helper processes, if any are left
     page.stop()
+    shutil.rmtree(profile, ignore_errors=True)
     dom = dom.decode("utf-8", "replace")
     m = re.search(r'<pre id="results">(.*?)</pre>', dom, re.S)
     source = "--dump-dom"
     text = html.unescape(m.group(1)) if m else ""
     if "DONE all" not in text and page.results:
         text, source = page.results, "the page's POST (the DOM dump was incomplete)"
+    return text, source, proc.returncode, err_path
+
+
+def chromium_server_direction(chromium, server, workdir, R):
+    peer = "chromium"
+    browser_budget = max(30, min(150, int(time_left())))
+    text, source, rc, err_path = chromium_page(
+        chromium, "browser_test.html", f"port={server.port}", workdir, "chromium", browser_budget
+    )
     log(f"chromium: results read from {source}")
     if not text.strip():
         R.record(
@@ -1768,9 +1823,8 @@ def chromium_server_direction(chromium, server, workdir, R):
             D_SERVER,
             "page",
             False,
-            f"no results from the page (chromium {rc_desc(proc.returncode)}; stderr: {file_tail(err_path)})",
+            f"no results from the page (chromium {rc_desc(rc)}; stderr: {file_tail(err_path)})",
         )
-        shutil.rmtree(profile, ignore_errors=True)
         return
     seen = set()
     for line in text.splitlines():
@@ -1789,7 +1843,293 @@ def chromium_server_direction(chromium, server, workdir, R):
     for name in DATA_NAMES + EXTRA_SERVER_NAMES + ["subprotocol-not-offered"]:
         if name not in seen:
             R.record(peer, D_SERVER, name, False, f"not reported by the page (results from {source})")
-    shutil.rmtree(profile, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- library (tests/peers.rs)
+
+# (scenario, test name in tests/peers.rs, path on the peer echo server)
+LIB_CLIENT_CASES = [
+    ("client-closes", "client_closes", "/echo"),
+    ("client-observes-peer-close", "client_observes_peer_close", "/close-me"),
+]
+# (scenario, test name, peer client mode, close code and reason the peer must see)
+LIB_SERVER_CASES = [
+    ("server-closes", "server_closes", "wait-close", 4005, "server-bye"),
+    ("server-observes-peer-close", "server_observes_peer_close", "close", 4006, None),
+]
+LIB_SCENARIOS = {
+    D_LIB_CLIENT: [c[0] for c in LIB_CLIENT_CASES],
+    D_LIB_SERVER: [c[0] for c in LIB_SERVER_CASES],
+}
+
+
+class RunningTest:
+    def __init__(self, name, proc, logf, log_path):
+        self.name = name
+        self.proc = proc
+        self.logf = logf
+        self.log_path = log_path
+
+
+class LibraryTests:
+    """Runs the #[ignore]d tests of tests/peers.rs, one per case:
+    `cargo test --release --test peers -- --ignored --exact NAME --nocapture`. A case passes on
+    the Rust side only if cargo exits 0 AND libtest reports exactly that one test passed (a name
+    that matches nothing would otherwise "pass" with 0 tests)."""
+
+    BASE = ["test", "--release", "--test", "peers"]
+
+    def __init__(self, cargo, workdir):
+        self.cargo = cargo
+        self.workdir = workdir
+        self.counter = 10000  # nonces for the peer servers' /t<nonce>/ paths
+        self.build_error = None
+        self.built = False
+
+    def build(self, timeout=900):
+        """`cargo test --release --test peers --no-run`, once. Returns an error description or None."""
+        if self.built or self.build_error:
+            return self.build_error
+        log_path = os.path.join(self.workdir, "cargo-test-peers-build.log")
+        t0 = time.monotonic()
+        log("cargo " + " ".join(self.BASE + ["--no-run"]))
+        with open(log_path, "wb") as logf:
+            try:
+                proc = spawn([self.cargo] + self.BASE + ["--no-run"], stdout=logf, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            except OSError as exc:
+                self.build_error = f"cannot run {self.cargo}: {exc}"
+                return self.build_error
+            rc = wait_proc(proc, timeout)
+        if rc != 0:
+            self.build_error = f"cargo test --release --test peers --no-run {rc_desc(rc)}: {file_tail(log_path)}"
+        else:
+            self.built = True
+            log(f"tests/peers.rs built in {time.monotonic() - t0:.1f} s")
+        return self.build_error
+
+    def start(self, name, env):
+        self.counter += 1
+        log_path = os.path.join(self.workdir, f"peers-{self.counter}-{name}.log")
+        logf = open(log_path, "wb")
+        argv = [self.cargo] + self.BASE + ["--", "--ignored", "--exact", name, "--nocapture"]
+        proc = spawn(argv, stdout=logf, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=dict(os.environ, **env))
+        return RunningTest(name, proc, logf, log_path)
+
+    @staticmethod
+    def wait_port(test, port_file, timeout=60):
+        """The port a server test wrote to SOCKLESS_PORT_FILE, or None (timeout, or it exited)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text.isdigit():
+                    return int(text)
+            except FileNotFoundError:
+                pass
+            if test.proc.poll() is not None:
+                return None
+            time.sleep(0.05)
+        return None
+
+    @staticmethod
+    def finish(test, timeout):
+        """Waits for the test to end (killing it after `timeout`); returns (ok, detail)."""
+        rc = wait_proc(test.proc, timeout)
+        test.logf.close()
+        try:
+            with open(test.log_path, "rb") as f:
+                out = f.read().decode("utf-8", "replace")
+        except OSError:
+            out = ""
+        observed = [m.group(1).strip() for m in re.finditer(r"^peers: (?!listening on)(.*)$", out, re.M)]
+        one_passed = re.search(r"^test result: ok\. 1 passed;", out, re.M) is not None
+        if rc == 0 and one_passed:
+            return True, "; ".join(observed) or "passed"
+        panic = re.search(r"panicked at (\S+):\n(.*)", out)
+        if panic:
+            why = f"{panic.group(2).strip()} (at {panic.group(1).rstrip(':')})"
+        elif re.search(r"^test result: ok\. 0 passed;", out, re.M):
+            why = f"no test named {test.name} ran"
+        else:
+            why = file_tail(test.log_path)
+        detail = f"test {test.name} failed ({rc_desc(rc)}): {why}"
+        if observed:
+            detail += f"; it printed: {'; '.join(observed)}"
+        return False, detail
+
+
+def library_client_direction(peer, server, lib, R):
+    """tests/peers.rs's client tests against a peer echo server: /t<n>/echo echoes until the
+    client closes and reports the code and reason it got; /t<n>/close-me closes at once with
+    4004 "server-bye" and reports the code that came back."""
+    for scenario, name, path in LIB_CLIENT_CASES:
+        if time_left() <= 0:
+            R.record(peer, D_LIB_CLIENT, scenario, False, BUDGET_NOTE)
+            continue
+        lib.counter += 1
+        nonce = str(lib.counter)
+        url = f"ws://127.0.0.1:{server.port}/t{nonce}{path}"
+        server.unmatched = None
+        test = lib.start(name, {"SOCKLESS_PEER_SERVER": url})
+        rep = server.get_report(nonce, test.proc, timeout=40)
+        rust_ok, rust_detail = lib.finish(test, timeout=30)
+        if rep is None:
+            detail = f"the {peer} server saw no connection to {path}"
+            if server.unmatched is not None:
+                stray = server.unmatched
+                detail += f" (it saw {stray.get('path')!r} with nonce {stray.get('nonce')!r}; error: {stray.get('error')})"
+            R.record(peer, D_LIB_CLIENT, scenario, False, f"{detail}; sockless: {rust_detail}")
+            continue
+        code, reason = rep.get("close_code"), rep.get("close_reason")
+        if path == "/echo":
+            echoes = rep.get("results") or []
+            peer_ok = (
+                rep.get("completed")
+                and code == 4003
+                and reason == "client-bye"
+                and len(echoes) == 2
+                and all(ok for _, ok, _ in echoes)
+            )
+            peer_detail = f"the {peer} server echoed [{', '.join(d for _, _, d in echoes)}] and got close {code} {reason!r}"
+            if not peer_ok:
+                peer_detail += " (expected 2 echoes, then 4003 'client-bye')"
+        else:
+            peer_ok = rep.get("completed") and code == 4004
+            peer_detail = f"the {peer} server closed with 4004 'server-bye' and got {code} {reason!r} back"
+            if not peer_ok:
+                peer_detail += " (expected 4004)"
+        if rep.get("error"):
+            peer_ok = False
+            peer_detail += f"; {peer} server error: {rep['error']}"
+        R.record(peer, D_LIB_CLIENT, scenario, bool(rust_ok and peer_ok), f"sockless: {rust_detail}; {peer_detail}")
+
+
+def library_server_direction(peer, client_fn, lib, R):
+    """tests/peers.rs's server tests with a peer client. `client_fn(port, mode)` connects, sends a
+    message, checks the echo, then waits for our Close (mode "wait-close") or closes with 4006
+    "client-bye" itself (mode "close"); it returns a report: echo ("ok" or what differed),
+    close_code/close_reason (what our server sent in its Close), error, and for chromium
+    was_clean."""
+    for scenario, name, mode, want_code, want_reason in LIB_SERVER_CASES:
+        if time_left() <= 0:
+            R.record(peer, D_LIB_SERVER, scenario, False, BUDGET_NOTE)
+            continue
+        lib.counter += 1  # a fresh file name per run: a stale port must never be read
+        port_file = os.path.join(lib.workdir, f"port-{lib.counter}-{peer}-{name}")
+        for stale in (port_file, port_file + ".tmp"):
+            if os.path.exists(stale):
+                os.remove(stale)
+        test = lib.start(name, {"SOCKLESS_PORT_FILE": port_file})
+        port = lib.wait_port(test, port_file)
+        rep = None
+        if port is not None:
+            try:
+                rep = client_fn(port, mode)
+            except Exception as exc:  # noqa: BLE001
+                rep = {"error": f"{type(exc).__name__}: {exc}"}
+        rust_ok, rust_detail = lib.finish(test, timeout=30)
+        if rep is None:
+            R.record(peer, D_LIB_SERVER, scenario, False, f"the test did not write its port file; sockless: {rust_detail}")
+            continue
+        code, reason = rep.get("close_code"), rep.get("close_reason")
+        peer_ok = (
+            not rep.get("error")
+            and rep.get("echo") == "ok"
+            and code == want_code
+            and (want_reason is None or reason == want_reason)
+            and rep.get("was_clean") is not False
+        )
+        what = "saw our close" if mode == "wait-close" else "closed with 4006 'client-bye' and got back"
+        peer_detail = f"{peer} {what} {code} {reason!r}"
+        if rep.get("was_clean") is not None:
+            peer_detail += f" wasClean={str(rep['was_clean']).lower()}"
+        if rep.get("echo") != "ok":
+            peer_detail += f"; echo: {rep.get('echo')}"
+        if rep.get("error"):
+            peer_detail += f"; {peer} error: {rep['error']}"
+        if not peer_ok:
+            peer_detail += f" (expected {want_code}" + (f" {want_reason!r})" if want_reason else ")")
+        R.record(peer, D_LIB_SERVER, scenario, bool(rust_ok and peer_ok), f"sockless: {rust_detail}; {peer_detail}")
+
+
+def python_library_client(peer, connect_fn):
+    """A websockets or wsproto client for library_server_direction."""
+
+    def client(port, mode):
+        rep = {"echo": None, "close_code": None, "close_reason": None, "error": None}
+        conn = None
+        try:
+            conn = connect_fn(port, "/")
+            msg = f"hello from {peer}"
+            conn.send_message(msg)
+            rep["echo"] = compare(msg, conn.recv(10)) or "ok"
+            if mode == "close":
+                code, reason = conn.close(4006, "client-bye", 10)
+            else:
+                try:
+                    extra = conn.recv(10)
+                    rep["error"] = f"a message instead of the Close: {extra!r}"[:200]
+                except Closed:
+                    pass
+                code, reason = conn.wait_peer_close(10)
+            rep.update(close_code=code, close_reason=reason)
+        except Exception as exc:  # noqa: BLE001
+            rep["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            if conn is not None:
+                conn.abort()
+        return rep
+
+    return client
+
+
+def node_library_client(node, workdir):
+    """node_client.js --library MODE, for library_server_direction."""
+
+    def client(port, mode):
+        child = JsonLinesProcess(
+            [node, "node_client.js", str(port), "--library", mode], workdir, f"node_client-library-{mode}"
+        )
+        rep = None
+        deadline = time.monotonic() + 40
+        try:
+            while rep is None and time.monotonic() < deadline:
+                msg = child.get(timeout=0.5)
+                if msg is None:
+                    continue
+                if msg.get("event") == "library":
+                    rep = msg
+                elif msg.get("event") == "crash":
+                    rep = {"error": f"node_client.js crashed: {msg.get('detail')}"}
+                elif msg.get("event") == "eof":
+                    break
+        finally:
+            rc = wait_proc(child.proc, 5)
+            child.stderr_file.close()
+        if rep is None:
+            rep = {"error": f"node_client.js reported nothing ({rc_desc(rc)}): {file_tail(child.stderr_path)}"}
+        return rep
+
+    return client
+
+
+def chromium_library_client(chromium, workdir):
+    """browser_library.html in headless Chromium, for library_server_direction."""
+
+    def client(port, mode):
+        text, source, rc, err_path = chromium_page(
+            chromium, "browser_library.html", f"port={port}&mode={mode}", workdir, f"chromium-library-{mode}", 40
+        )
+        m = re.search(r"^RESULT (.*)$", text, re.M)
+        if not m:
+            return {"error": f"no result from the page (chromium {rc_desc(rc)}; stderr: {file_tail(err_path)})"}
+        try:
+            return json.loads(m.group(1))
+        except ValueError:
+            return {"error": f"unreadable result from {source}: {m.group(1)[:200]}"}
+
+    return client
 
 
 # --------------------------------------------------------------------------- main
@@ -1807,7 +2147,7 @@ def main():
     ap.add_argument("--client-cmd", help="command for echo_client (default: target/release/examples/echo_client)")
     ap.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated subset of {','.join(PEERS)}")
     ap.add_argument(
-        "--directions", default=f"{D_SERVER},{D_CLIENT}", help="comma-separated subset of echo_server,echo_client"
+        "--directions", default=",".join(DIRECTIONS), help=f"comma-separated subset of {','.join(DIRECTIONS)}"
     )
     ap.add_argument(
         "--browser",
@@ -1818,6 +2158,11 @@ def main():
     )
     ap.add_argument("--chromium", help="path to chromium (default /usr/bin/chromium)")
     ap.add_argument("--node", default=shutil.which("node") or "node", help="node binary")
+    ap.add_argument(
+        "--cargo",
+        default=shutil.which("cargo") or "cargo",
+        help="cargo binary, for the library-client/library-server tests (tests/peers.rs)",
+    )
     ap.add_argument("--keep-logs", action="store_true", help="keep the per-process logs directory")
     ap.add_argument(
         "--budget",
@@ -1831,7 +2176,7 @@ def main():
     client_cmd = resolve_cmd(args.client_cmd, "target/release/examples/echo_client")
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]
-    unknown = [p for p in peers if p not in PEERS] + [d for d in directions if d not in (D_SERVER, D_CLIENT)]
+    unknown = [p for p in peers if p not in PEERS] + [d for d in directions if d not in DIRECTIONS]
     if unknown:
         ap.error(f"unknown peers/directions: {unknown}")
 
@@ -1879,10 +2224,27 @@ def main():
 
         return run
 
+    lib = LibraryTests(args.cargo, workdir)
+
+    def library(peer, direction, body):
+        """A library-client/library-server section: tests/peers.rs must have been built."""
+
+        def run():
+            if not lib.built:
+                for scenario in LIB_SCENARIOS[direction]:
+                    R.record(peer, direction, scenario, False, f"not run: {lib.build_error or 'tests/peers.rs not built'}")
+                return
+            body()
+
+        section(peer, direction, run)
+
     if args.browser == "auto" and os.environ.get("CI") == "true":
         args.browser = "on"
     runner = ClientRunner(client_cmd, workdir)
     node_ok = os.path.isdir(os.path.join(HERE, "node_modules", "ws"))
+    lib_peers = {"websockets", "wsproto", "node-ws", "chromium"}
+    if lib_peers & set(peers) and {D_LIB_CLIENT, D_LIB_SERVER} & set(directions):
+        lib.build()  # once, up front; a failure is reported by each library case
 
     try:
         section("raw", D_SERVER, with_server("raw", lambda s: raw_server_direction(s, R)))
@@ -1899,12 +2261,32 @@ def main():
             D_CLIENT,
             with_peer_server(WebsocketsPeerServer, lambda p: client_direction("websockets", p, runner, R)),
         )
+        library(
+            "websockets",
+            D_LIB_CLIENT,
+            with_peer_server(WebsocketsPeerServer, lambda p: library_client_direction("websockets", p, lib, R)),
+        )
+        library(
+            "websockets",
+            D_LIB_SERVER,
+            lambda: library_server_direction("websockets", python_library_client("websockets", websockets_connect), lib, R),
+        )
         section(
             "wsproto",
             D_SERVER,
             with_server("wsproto", lambda s: python_server_direction("wsproto", wsproto_connect, s, R)),
         )
         section("wsproto", D_CLIENT, with_peer_server(WsprotoPeerServer, lambda p: client_direction("wsproto", p, runner, R)))
+        library(
+            "wsproto",
+            D_LIB_CLIENT,
+            with_peer_server(WsprotoPeerServer, lambda p: library_client_direction("wsproto", p, lib, R)),
+        )
+        library(
+            "wsproto",
+            D_LIB_SERVER,
+            lambda: library_server_direction("wsproto", python_library_client("wsproto", wsproto_connect), lib, R),
+        )
         if node_ok:
             section("node-ws", D_SERVER, with_server("node", lambda s: node_server_direction(args.node, s, workdir, R)))
             section(
@@ -1914,11 +2296,24 @@ def main():
                     lambda: NodePeerServer(args.node, workdir), lambda p: client_direction("node-ws", p, runner, R)
                 ),
             )
+            library(
+                "node-ws",
+                D_LIB_CLIENT,
+                with_peer_server(
+                    lambda: NodePeerServer(args.node, workdir), lambda p: library_client_direction("node-ws", p, lib, R)
+                ),
+            )
+            library(
+                "node-ws",
+                D_LIB_SERVER,
+                lambda: library_server_direction("node-ws", node_library_client(args.node, workdir), lib, R),
+            )
         elif "node-ws" in peers:
             R.record("node-ws", "-", "setup", False, f"{os.path.join(HERE, 'node_modules', 'ws')} missing: run npm ci in interop/")
         section("raw", D_CLIENT, with_peer_server(RawPeerServer, lambda p: raw_client_direction(p, runner, R)))
 
-        if "chromium" in peers and D_SERVER in directions:
+        browser_directions = [d for d in (D_SERVER, D_LIB_SERVER) if d in directions]
+        if "chromium" in peers and browser_directions:
             chromium = find_chromium(args.chromium) if args.browser != "off" else None
             if chromium:
                 section(
@@ -1926,13 +2321,19 @@ def main():
                     D_SERVER,
                     with_server("chromium", lambda s: chromium_server_direction(chromium, s, workdir, R)),
                 )
-            elif args.browser == "on":
-                R.record("chromium", D_SERVER, "setup", False, "chromium not found (/usr/bin/chromium)")
+                library(
+                    "chromium",
+                    D_LIB_SERVER,
+                    lambda: library_server_direction("chromium", chromium_library_client(chromium, workdir), lib, R),
+                )
             else:
-                if args.browser == "off":
-                    R.skip("chromium", D_SERVER, "all", "disabled (--browser off)")
-                else:
-                    R.skip("chromium", D_SERVER, "all", "chromium not installed (apt-get install -y chromium)")
+                for direction in browser_directions:
+                    if args.browser == "on":
+                        R.record("chromium", direction, "setup", False, "chromium not found (/usr/bin/chromium)")
+                    elif args.browser == "off":
+                        R.skip("chromium", direction, "all", "disabled (--browser off)")
+                    else:
+                        R.skip("chromium", direction, "all", "chromium not installed (apt-get install -y chromium)")
     except KeyboardInterrupt:
         R.record("harness", "-", "interrupted", False, "")
     finally:
