@@ -480,19 +480,8 @@ impl<R: RandomSource> Connection<R> {
         if self.tx_remaining != 0 {
             return Ok(0);
         }
-        let mut written = 0;
-        if self.pong_len != NO_PONG {
-            let len = usize::from(self.pong_len);
-            let pong = self.pong;
-            let dest = out.get_mut(written..).unwrap_or_default();
-            written += self.write_frame(
-                OpCode::Pong,
-                true,
-                pong.get(..len).unwrap_or_default(),
-                dest,
-            )?;
-            self.pong_len = NO_PONG;
-        }
+        let mut written = self.write_owed_pong(out)?;
+        self.pong_len = NO_PONG;
         if let Some(code) = self.close_queued {
             let body = code.0.to_be_bytes();
             let payload: &[u8] = if code == CloseCode::NO_STATUS {
@@ -703,22 +692,17 @@ impl<R: RandomSource> Connection<R> {
         };
         // A Pong still owed goes out first: nothing may follow our Close, and whether it was
         // flushed before this call must not change what the peer gets.
-        let mask_len = if self.role == Role::Client { 4 } else { 0 };
         let pong_len = if self.pong_len == NO_PONG {
             0
         } else {
-            2 + mask_len + usize::from(self.pong_len)
+            self.control_frame_len(usize::from(self.pong_len))
         };
-        let needed = pong_len + 2 + mask_len + payload.len();
+        let needed = pong_len + self.control_frame_len(payload.len());
         if out.len() < needed {
             return Err(BufferTooSmall { needed }.into());
         }
         let (pong_out, close_out) = out.split_at_mut(pong_len);
-        if pong_len != 0 {
-            let pong = self.pong;
-            let pong = pong.get(..usize::from(self.pong_len)).unwrap_or_default();
-            self.write_frame(OpCode::Pong, true, pong, pong_out)?;
-        }
+        self.write_owed_pong(pong_out)?;
         let n = pong_len + self.write_frame(OpCode::Close, true, payload, close_out)?;
         self.pong_len = NO_PONG;
         self.state = if self.state == State::CloseReceived {
@@ -749,6 +733,23 @@ impl<R: RandomSource> Connection<R> {
             Some(k) if k == kind => Ok(OpCode::Continuation),
             Some(_) => Err(SendError::MessageInProgress),
         }
+    }
+
+    /// The length of a control frame with `payload_len` (at most 125) bytes of payload.
+    fn control_frame_len(&self, payload_len: usize) -> usize {
+        let mask_len = if self.role == Role::Client { 4 } else { 0 };
+        2 + mask_len + payload_len
+    }
+
+    /// Writes the Pong still owed for a received Ping, if any, into `out`, returning its length (0
+    /// if none is owed). The caller dequeues it once everything it writes alongside succeeded.
+    fn write_owed_pong(&mut self, out: &mut [u8]) -> Result<usize, SendError> {
+        if self.pong_len == NO_PONG {
+            return Ok(0);
+        }
+        let pong = self.pong;
+        let payload = pong.get(..usize::from(self.pong_len)).unwrap_or_default();
+        self.write_frame(OpCode::Pong, true, payload, out)
     }
 
     /// Encodes one whole frame (header and payload, masked for a client) into `out`.
