@@ -8,7 +8,8 @@
 //! fails an oversized message at its frame header with 1009).
 //!
 //! A message that arrives whole in one piece (one frame, fully in the input) is handed back
-//! borrowed from the input, without a copy.
+//! borrowed from the input, without a copy; a fixed buffer's capacity still bounds it, so whether a
+//! message fits never depends on how it was split.
 //!
 //! ```
 //! use sockless::message::{Assembler, Message};
@@ -60,6 +61,13 @@ pub trait MessageBuffer {
     /// # Errors
     /// [`CapacityError`] if the buffer cannot hold them.
     fn try_extend(&mut self, bytes: &[u8]) -> Result<(), CapacityError>;
+
+    /// The most bytes a message may have, if the buffer has a fixed capacity. A message that
+    /// arrives in one piece is handed back without being stored, but is still held to this, so
+    /// that whether a message fits does not depend on how it was split.
+    fn max_len(&self) -> Option<usize> {
+        None
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -86,6 +94,9 @@ impl<const N: usize> MessageBuffer for arrayvec::ArrayVec<u8, N> {
     }
     fn try_extend(&mut self, bytes: &[u8]) -> Result<(), CapacityError> {
         self.try_extend_from_slice(bytes).map_err(|_| CapacityError)
+    }
+    fn max_len(&self) -> Option<usize> {
+        Some(N)
     }
 }
 
@@ -122,6 +133,9 @@ impl<B: MessageBuffer> Assembler<B> {
         if !self.in_progress {
             self.buf.clear();
             if message_done {
+                if self.buf.max_len().is_some_and(|max| payload.len() > max) {
+                    return Err(ProtocolError::MessageTooLong);
+                }
                 return message(kind, payload).map(Some);
             }
         }
@@ -166,11 +180,29 @@ mod tests {
 
     #[test]
     fn whole_message_is_borrowed_not_copied() {
-        let mut a = Assembler::new(ArrayVec::<u8, 0>::new());
+        let mut a = Assembler::new(ArrayVec::<u8, 14>::new());
         let payload = b"no copy needed";
         let m = a.push(DataKind::Binary, payload, true).unwrap().unwrap();
         let Message::Binary(b) = m else { panic!() };
         assert!(core::ptr::eq(b, payload.as_slice()));
+    }
+
+    #[test]
+    fn capacity_holds_whether_or_not_the_message_is_split() {
+        let mut a = Assembler::new(ArrayVec::<u8, 4>::new());
+        assert_eq!(
+            a.push(DataKind::Binary, &[1; 5], true),
+            Err(ProtocolError::MessageTooLong)
+        );
+        assert_eq!(a.push(DataKind::Binary, &[1; 3], false), Ok(None));
+        assert_eq!(
+            a.push(DataKind::Binary, &[1; 2], true),
+            Err(ProtocolError::MessageTooLong)
+        );
+        assert_eq!(
+            a.push(DataKind::Binary, &[1; 4], true),
+            Ok(Some(Message::Binary(&[1; 4])))
+        );
     }
 
     #[test]

@@ -1518,23 +1518,26 @@ proptest! {
     }
 }
 
-/// The documented exception: a message that arrives whole in one piece is handed back borrowed,
-/// whatever its length, so a fixed assembler does not bound it. (The connection's
-/// `max_message_len` does; keep it at most the capacity, as the `message` module says. With a
-/// larger limit the same message would fail or not depending on how it was chunked.)
+/// A message that arrives whole in one piece is handed back borrowed, but a fixed assembler still
+/// holds it to its capacity, so whether a message fits does not depend on how it was chunked.
 #[test]
-fn a_single_piece_message_is_borrowed_whatever_its_length() {
+fn a_fixed_assembler_bounds_single_piece_messages_too() {
     let mut a = Assembler::new(arrayvec::ArrayVec::<u8, 4>::new());
     let big = [7u8; 100];
     assert_eq!(
         a.push(DataKind::Binary, &big, true),
-        Ok(Some(Message::Binary(&big)))
+        Err(ProtocolError::MessageTooLong)
     );
-    // Two pieces of the same message fail.
+    // Two pieces of the same message fail the same way.
     assert_eq!(
         a.push(DataKind::Binary, &big[..50], false),
         Err(ProtocolError::MessageTooLong)
     );
+    // Up to the capacity, a single piece is borrowed, not copied.
+    let Ok(Some(Message::Binary(got))) = a.push(DataKind::Binary, &big[..4], true) else {
+        panic!("a 4-byte message fits a 4-byte assembler");
+    };
+    assert!(std::ptr::eq(got, &big[..4]));
 }
 
 /// Frames built by hand still round-trip through a raw encoder (a check of the test helper).
