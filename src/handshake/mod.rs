@@ -114,18 +114,20 @@ impl HeadScanner {
         let mut i = 0;
         while i < rest.len() {
             if state == 0 {
-                // Inside a line only LF matters: skip eight bytes at a time while none is LF.
-                while let Some(w) = rest.get(i..i + 8).and_then(|s| s.first_chunk::<8>()) {
-                    if has_zero_byte(u64::from_le_bytes(*w) ^ 0x0a0a_0a0a_0a0a_0a0a) {
-                        break;
+                // Inside a line only LF matters: jump to the next one.
+                match find_lf(rest.get(i..).unwrap_or_default()) {
+                    Some(at) => {
+                        i += at + 1;
+                        state = 1;
+                        continue;
                     }
-                    i += 8;
+                    None => break,
                 }
             }
             let Some(&b) = rest.get(i) else { break };
             i += 1;
             state = match (b, state) {
-                (b'\n', 1 | 2) => {
+                (b'\n', _) => {
                     self.examined += i;
                     let end = start + i;
                     if end > limits.max_head_len {
@@ -135,7 +137,6 @@ impl HeadScanner {
                     self.state = Self::DONE;
                     return Ok(Some(end));
                 }
-                (b'\n', _) => 1,
                 (b'\r', 1) => 2,
                 _ => 0,
             };
@@ -155,10 +156,25 @@ impl HeadScanner {
     }
 }
 
-/// Whether any byte of `x` is zero.
+/// The position of the first LF in `bytes`, looking at eight bytes at a time.
 #[inline]
-const fn has_zero_byte(x: u64) -> bool {
-    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut chunks = bytes.chunks_exact(8);
+    for (n, chunk) in (&mut chunks).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w) ^ LF;
+        // The lowest set bit marks the first zero byte (bits above it may be false positives).
+        let zero = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+        if zero != 0 {
+            return Some(n * 8 + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|&b| b == b'\n')
+        .map(|p| bytes.len() - tail.len() + p)
 }
 
 /// Values of all headers named `name` (ASCII case-insensitive).
@@ -425,6 +441,27 @@ mod tests {
             );
         }
         assert!(check_extra_header("X-Ok", b"tab\tspace and obs-text \xC3\xA9").is_ok());
+    }
+
+    #[test]
+    fn find_lf_agrees_with_a_plain_search() {
+        for len in 0..40 {
+            for lf in 0..=len {
+                let mut bytes = [b'a'; 40];
+                if lf < len {
+                    bytes[lf] = b'\n';
+                    // Bytes that differ from LF in one bit, and LF again later.
+                    bytes[(lf + 1).min(39)] = b'\n' ^ 1;
+                    bytes[(lf + 5).min(39)] = b'\n';
+                }
+                let slice = &bytes[..len];
+                assert_eq!(
+                    find_lf(slice),
+                    slice.iter().position(|&b| b == b'\n'),
+                    "len {len} lf {lf}"
+                );
+            }
+        }
     }
 
     #[test]
