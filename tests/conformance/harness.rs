@@ -463,8 +463,6 @@ pub struct Case {
     pub bad_frame: Option<usize>,
     /// The message left unfinished at the end, when the input stops inside a frame.
     pub unfinished: Option<Option<(DataKind, Vec<u8>)>>,
-    /// A known library bug: the case runs, but a failure is reported, not asserted.
-    pub expect_bug: Option<&'static str>,
 }
 
 pub fn case(area: Area, role: Role, name: impl fmt::Display) -> Case {
@@ -487,7 +485,6 @@ pub fn case(area: Area, role: Role, name: impl fmt::Display) -> Case {
         unread: None,
         bad_frame: None,
         unfinished: None,
-        expect_bug: None,
     }
 }
 
@@ -543,11 +540,6 @@ impl Case {
     }
     pub fn unfinished(mut self, kind: DataKind, bytes: impl AsRef<[u8]>) -> Self {
         self.unfinished = Some(Some((kind, bytes.as_ref().to_vec())));
-        self
-    }
-    #[allow(dead_code)]
-    pub fn expect_bug(mut self, note: &'static str) -> Self {
-        self.expect_bug = Some(note);
         self
     }
 }
@@ -1250,8 +1242,6 @@ pub struct Tally {
     pub server: usize,
     pub client: usize,
     pub passed: usize,
-    pub known_bugs: Vec<String>,
-    pub fixed_bugs: Vec<String>,
     pub failures: Vec<String>,
 }
 
@@ -1262,8 +1252,6 @@ pub fn run_cases(area: Area, cases: &[Case]) -> Tally {
         server: cases.iter().filter(|c| c.role == Role::Server).count(),
         client: cases.iter().filter(|c| c.role == Role::Client).count(),
         passed: 0,
-        known_bugs: Vec::new(),
-        fixed_bugs: Vec::new(),
         failures: Vec::new(),
     };
     let mut names = std::collections::HashSet::new();
@@ -1275,14 +1263,9 @@ pub fn run_cases(area: Area, cases: &[Case]) -> Tally {
             t.failures
                 .push(format!("{} is filed under {}", c.name, area.name()));
         }
-        match (run_case(c), c.expect_bug) {
-            (Ok(()), None) => t.passed += 1,
-            (Ok(()), Some(note)) => {
-                t.passed += 1;
-                t.fixed_bugs.push(format!("{} ({note})", c.name));
-            }
-            (Err(e), Some(note)) => t.known_bugs.push(format!("{note}\n    {e}")),
-            (Err(e), None) => t.failures.push(e),
+        match run_case(c) {
+            Ok(()) => t.passed += 1,
+            Err(e) => t.failures.push(e),
         }
     }
     t
@@ -1291,25 +1274,18 @@ pub fn run_cases(area: Area, cases: &[Case]) -> Tally {
 impl Tally {
     pub fn summary(&self) -> String {
         format!(
-            "conformance: {:<22} {:>5} cases ({:>5} server, {:>5} client): {} passed, {} known bugs skipped, {} failed",
+            "conformance: {:<22} {:>5} cases ({:>5} server, {:>5} client): {} passed, {} failed",
             self.area.name(),
             self.cases,
             self.server,
             self.client,
             self.passed,
-            self.known_bugs.len(),
             self.failures.len()
         )
     }
 
-    /// Prints notes for known bugs and panics on any failure.
+    /// Panics on any failure.
     pub fn report(&self) {
-        for b in &self.known_bugs {
-            println!("note: known library bug, case skipped: {b}");
-        }
-        for f in &self.fixed_bugs {
-            println!("note: a case flagged expect_bug now passes; drop the flag: {f}");
-        }
         if !self.failures.is_empty() {
             let shown: Vec<&str> = self.failures.iter().take(12).map(String::as_str).collect();
             panic!(
