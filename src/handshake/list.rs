@@ -83,7 +83,7 @@ fn skip_ows(s: &[u8]) -> &[u8] {
 }
 
 /// Removes leading and trailing SP/HTAB.
-fn trim_ows(s: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     let s = skip_ows(s);
     let end = s
         .iter()

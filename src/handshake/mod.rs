@@ -203,18 +203,7 @@ pub(crate) fn has_token(headers: &[Header<'_>], name: &str, token: &str) -> bool
     values(headers, name).any(|v| list::contains_token(v, token))
 }
 
-/// `value` without leading and trailing spaces and tabs.
-pub(crate) fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |i| i + 1);
-    value.get(start..end).unwrap_or_default()
-}
+pub(crate) use list::trim_ows as trim;
 
 /// Whether `value` may be written as a header value (RFC 7230 3.2 `field-content`): HTAB, visible
 /// ASCII, space and obs-text; no other control character (CR and LF would inject lines, and the
