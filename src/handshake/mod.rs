@@ -281,27 +281,80 @@ impl<'o> Writer<'o> {
     }
 }
 
-/// The reason phrase for the statuses this crate writes.
+/// The reason phrase of every status in the IANA HTTP Status Code Registry from 100 to 599 (the
+/// phrases of RFC 9110 and of the RFCs that define the others). 306 and 418 are registered as
+/// unused, and 104 only temporarily: they, like unregistered codes, get "Error".
 fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        207 => "Multi-Status",
+        208 => "Already Reported",
+        226 => "IM Used",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Failed Dependency",
+        425 => "Too Early",
         426 => "Upgrade Required",
+        428 => "Precondition Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        506 => "Variant Also Negotiates",
+        507 => "Insufficient Storage",
+        508 => "Loop Detected",
+        510 => "Not Extended",
+        511 => "Network Authentication Required",
         _ => "Error",
     }
 }
 
-/// Writes an error response with no body: the status line, `Content-Length: 0`,
-/// `Connection: close`, and what the status needs (`Sec-WebSocket-Version: 13` and `Upgrade` for
-/// 426, `Allow: GET` for 405).
+/// Writes an error response with no body: the status line, `Content-Length: 0` (except for 1xx,
+/// 204 and 304, which RFC 7230 3.3.2 forbids it in), `Connection: close`, and what the status
+/// needs: for 426, `Upgrade: websocket` with `Sec-WebSocket-Version: 13` and the `upgrade` option
+/// in `Connection` (RFC 7230 6.7), and `Allow: GET` for 405.
 pub(crate) fn write_error_response(status: u16, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
     let status = status.clamp(100, 999);
     let digits = [
@@ -323,8 +376,14 @@ pub(crate) fn write_error_response(status: u16, out: &mut [u8]) -> Result<usize,
             405 => w.header("Allow", b"GET"),
             _ => {}
         }
-        w.header("Content-Length", b"0");
-        w.header("Connection", b"close");
+        if !matches!(status, 100..=199 | 204 | 304) {
+            w.header("Content-Length", b"0");
+        }
+        if status == 426 {
+            w.header("Connection", b"Upgrade, close");
+        } else {
+            w.header("Connection", b"close");
+        }
         w.put(b"\r\n");
     })
 }

@@ -112,8 +112,9 @@ impl ServerHandshake {
     }
 
     /// Writes the response for a handshake error: its status line with `Content-Length: 0` and
-    /// `Connection: close`, plus `Upgrade: websocket` and `Sec-WebSocket-Version: 13` for 426 and
-    /// `Allow: GET` for 405. Close the connection after writing it.
+    /// `Connection: close`, plus `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and
+    /// `Connection: Upgrade, close` for 426 (RFC 7230 6.7) and `Allow: GET` for 405. Close the
+    /// connection after writing it.
     ///
     /// # Errors
     /// [`BufferTooSmall`] with the size needed (at most 160 bytes); nothing is written.
@@ -324,7 +325,10 @@ impl<'h, 'b> Request<'h, 'b> {
     }
 
     /// Refuses the upgrade with an HTTP `status` (for example 403 for an untrusted origin, 404 for
-    /// an unknown path): writes a response with no body and `Connection: close`.
+    /// an unknown path): writes a response with no body and `Connection: close`. The status line
+    /// has the registered reason phrase of `status` ("Error" for a code the IANA registry does
+    /// not name); `Content-Length: 0` is written except for 1xx, 204 and 304 (RFC 7230 3.3.2), and
+    /// 405 and 426 get the headers [`ServerHandshake::write_error`] gives them.
     ///
     /// # Errors
     /// [`BufferTooSmall`] with the size needed; nothing is written.

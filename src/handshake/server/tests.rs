@@ -144,6 +144,25 @@ fn parse_split(input: &[u8], split: usize) -> Result<Summary, HandshakeError> {
     }
 }
 
+/// Feeds `input` in random reads (sizes 1 to 16, drawn from `seed`) into one growing buffer.
+fn parse_chunked(input: &[u8], seed: u64) -> Result<Summary, HandshakeError> {
+    let mut hs = ServerHandshake::new(Config::default());
+    let mut x = seed | 1;
+    let mut end = 0;
+    while end < input.len() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        end = (end + 1 + (x % 16) as usize).min(input.len());
+        let mut headers = [EMPTY_HEADER; 32];
+        match hs.parse(&input[..end], &mut headers)? {
+            Status::Partial => {}
+            Status::Complete(req) => return Ok(summary(&req)),
+        }
+    }
+    panic!("never completed: {:?}", String::from_utf8_lossy(input));
+}
+
 /// The response `write_error` writes for `error`, as text.
 fn error_response(error: HandshakeError) -> String {
     let hs = ServerHandshake::new(Config::default());
@@ -163,6 +182,13 @@ fn assert_rejected(input: &[u8], expected: HandshakeError, status: u16) {
         Err(expected),
         "bytewise: {text:?}"
     );
+    for seed in 1..=4 {
+        assert_eq!(
+            parse_chunked(input, seed),
+            Err(expected),
+            "chunks {seed}: {text:?}"
+        );
+    }
     assert_eq!(expected.status(), status, "{expected:?}");
     let response = error_response(expected);
     assert!(
@@ -181,6 +207,13 @@ fn assert_accepted(input: &[u8]) -> Summary {
         Ok(&whole),
         "{text:?}"
     );
+    for seed in 1..=4 {
+        assert_eq!(
+            parse_chunked(input, seed).as_ref(),
+            Ok(&whole),
+            "chunks {seed}: {text:?}"
+        );
+    }
     assert_eq!(whole.len, input.len());
     whole
 }
@@ -453,7 +486,7 @@ fn version_other_than_13_gets_426_naming_13() {
     assert_eq!(
         error_response(HandshakeError::UnsupportedVersion),
         "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
+         Content-Length: 0\r\nConnection: Upgrade, close\r\n\r\n"
     );
 }
 
@@ -1186,7 +1219,12 @@ fn write_error_for_every_error() {
             405 => expected.push_str("Allow: GET\r\n"),
             _ => {}
         }
-        expected.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+        expected.push_str("Content-Length: 0\r\n");
+        if status == 426 {
+            expected.push_str("Connection: Upgrade, close\r\n\r\n");
+        } else {
+            expected.push_str("Connection: close\r\n\r\n");
+        }
         assert_eq!(text, expected, "{error:?}");
         assert!(!error.to_string().is_empty());
 
@@ -1198,6 +1236,142 @@ fn write_error_for_every_error() {
         );
         assert!(small.iter().all(|&b| b == 0x22));
     }
+}
+
+// ---- Responses the server writes follow RFC 7230 ----
+
+#[test]
+fn a_426_names_the_upgrade_in_connection_too() {
+    // RFC 7230 6.7: a 426 MUST send Upgrade, and a sender of Upgrade MUST also send a
+    // Connection field with the "upgrade" option; `close` stays, as the server closes after it.
+    let expected = "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n\
+                    Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\
+                    Connection: Upgrade, close\r\n\r\n";
+    for error in [
+        HandshakeError::NotUpgrade,
+        HandshakeError::UnsupportedVersion,
+    ] {
+        assert_eq!(error_response(error), expected, "{error:?}");
+    }
+    let mut hs = ServerHandshake::new(Config::default());
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(req)) = hs.parse(RFC_REQUEST, &mut headers) else {
+        panic!("refused");
+    };
+    let mut out = [0u8; 256];
+    let n = req.reject(426, &mut out).unwrap();
+    assert_eq!(&out[..n], expected.as_bytes());
+}
+
+/// The IANA HTTP Status Code Registry, 1xx to 5xx, with the phrases of RFC 9110 (and of the
+/// RFCs that define the others). 306 and 418 are registered as "(Unused)", and 104 only
+/// temporarily, for a draft; they have no phrase.
+const REGISTERED: [(u16, &str); 61] = [
+    (100, "Continue"),
+    (101, "Switching Protocols"),
+    (102, "Processing"),
+    (103, "Early Hints"),
+    (200, "OK"),
+    (201, "Created"),
+    (202, "Accepted"),
+    (203, "Non-Authoritative Information"),
+    (204, "No Content"),
+    (205, "Reset Content"),
+    (206, "Partial Content"),
+    (207, "Multi-Status"),
+    (208, "Already Reported"),
+    (226, "IM Used"),
+    (300, "Multiple Choices"),
+    (301, "Moved Permanently"),
+    (302, "Found"),
+    (303, "See Other"),
+    (304, "Not Modified"),
+    (305, "Use Proxy"),
+    (307, "Temporary Redirect"),
+    (308, "Permanent Redirect"),
+    (400, "Bad Request"),
+    (401, "Unauthorized"),
+    (402, "Payment Required"),
+    (403, "Forbidden"),
+    (404, "Not Found"),
+    (405, "Method Not Allowed"),
+    (406, "Not Acceptable"),
+    (407, "Proxy Authentication Required"),
+    (408, "Request Timeout"),
+    (409, "Conflict"),
+    (410, "Gone"),
+    (411, "Length Required"),
+    (412, "Precondition Failed"),
+    (413, "Content Too Large"),
+    (414, "URI Too Long"),
+    (415, "Unsupported Media Type"),
+    (416, "Range Not Satisfiable"),
+    (417, "Expectation Failed"),
+    (421, "Misdirected Request"),
+    (422, "Unprocessable Content"),
+    (423, "Locked"),
+    (424, "Failed Dependency"),
+    (425, "Too Early"),
+    (426, "Upgrade Required"),
+    (428, "Precondition Required"),
+    (429, "Too Many Requests"),
+    (431, "Request Header Fields Too Large"),
+    (451, "Unavailable For Legal Reasons"),
+    (500, "Internal Server Error"),
+    (501, "Not Implemented"),
+    (502, "Bad Gateway"),
+    (503, "Service Unavailable"),
+    (504, "Gateway Timeout"),
+    (505, "HTTP Version Not Supported"),
+    (506, "Variant Also Negotiates"),
+    (507, "Insufficient Storage"),
+    (508, "Loop Detected"),
+    (510, "Not Extended"),
+    (511, "Network Authentication Required"),
+];
+
+#[test]
+fn reject_uses_the_registered_reason_phrase_and_no_content_length_where_forbidden() {
+    let mut hs = ServerHandshake::new(Config::default());
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(req)) = hs.parse(RFC_REQUEST, &mut headers) else {
+        panic!("refused");
+    };
+    for (status, phrase) in REGISTERED {
+        let mut expected = format!("HTTP/1.1 {status} {phrase}\r\n");
+        match status {
+            426 => expected.push_str("Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"),
+            405 => expected.push_str("Allow: GET\r\n"),
+            _ => {}
+        }
+        // RFC 7230 3.3.2: no Content-Length in a 1xx or 204, and none in a 304 (whose
+        // Content-Length would describe the representation it stands for, not this response).
+        if !matches!(status, 100..=199 | 204 | 304) {
+            expected.push_str("Content-Length: 0\r\n");
+        }
+        if status == 426 {
+            expected.push_str("Connection: Upgrade, close\r\n\r\n");
+        } else {
+            expected.push_str("Connection: close\r\n\r\n");
+        }
+        let mut out = [0u8; 256];
+        let n = req.reject(status, &mut out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out[..n]), expected);
+        let mut small = vec![0x5Au8; n - 1];
+        assert_eq!(
+            req.reject(status, &mut small),
+            Err(BufferTooSmall { needed: n })
+        );
+        assert!(small.iter().all(|&b| b == 0x5A));
+    }
+    assert_eq!(
+        {
+            let mut out = [0u8; 256];
+            let n = req.reject(204, &mut out).unwrap();
+            out[..n].to_vec()
+        },
+        b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+    );
 }
 
 // ---- Nothing panics ----
