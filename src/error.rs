@@ -162,7 +162,7 @@ impl fmt::Display for SendError {
 ///
 /// On the server side, [`status`](Self::status) is the HTTP status to answer with, and
 /// [`ServerHandshake::write_error`](crate::handshake::ServerHandshake::write_error) writes that
-/// response (with `Sec-WebSocket-Version: 13` for 426). On the client side the error says why the
+/// response (with `Sec-WebSocket-Version: 13` for 426, `Allow: GET` for 405). On the client side the error says why the
 /// server's response was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -181,7 +181,12 @@ pub enum HandshakeError {
     HttpVersion,
     /// The request has no `Host` header, or more than one. Status 400.
     MissingHost,
-    /// `Upgrade` is missing or has no `websocket` token: a plain HTTP request. Status 426.
+    /// `Host` is not `uri-host [ ":" port ]` (RFC 7230 5.4, RFC 3986 3.2.2): a server got such a
+    /// value, or a [`ClientRequest`](crate::handshake::ClientRequest) was given one. Status 400.
+    InvalidHost,
+    /// On the server: `Upgrade` is missing or has no `websocket` token, a plain HTTP request (of
+    /// HTTP/1.1, or HTTP/1.0 without any upgrade). On the client: the response's `Upgrade` is not
+    /// exactly the one token `websocket`. Status 426.
     NotUpgrade,
     /// `Connection` is missing or has no `Upgrade` token. Status 400.
     MissingConnectionUpgrade,
@@ -194,6 +199,15 @@ pub enum HandshakeError {
     /// A `Sec-WebSocket-Protocol` or `Sec-WebSocket-Extensions` value does not follow its grammar.
     /// Status 400.
     InvalidHeaderList,
+    /// The request has a `Content-Length` other than 0 (or one that is not a number): it announces
+    /// a body, whose bytes would be read as frames. Status 400.
+    UnexpectedContentLength,
+    /// The request has a `Transfer-Encoding`: it announces a body, whose bytes would be read as
+    /// frames. Status 400.
+    UnexpectedTransferEncoding,
+    /// The request has an `Expect` other than `100-continue`, which the server cannot meet
+    /// (RFC 7231 5.1.1). Status 417.
+    UnsupportedExpectation,
     /// A request to write (a header name or value given by the caller) holds bytes that cannot go
     /// into an HTTP head (CR, LF, NUL, or a name that is not a token), or it names a header that the
     /// handshake writes itself.
@@ -221,6 +235,7 @@ impl HandshakeError {
         match self {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
             Self::MethodNotGet => 405,
+            Self::UnsupportedExpectation => 417,
             Self::NotUpgrade | Self::UnsupportedVersion => 426,
             Self::BufferTooSmall(_) | Self::Random(_) => 500,
             _ => 400,
@@ -249,12 +264,20 @@ impl fmt::Display for HandshakeError {
             Self::MethodNotGet => f.write_str("request method is not GET"),
             Self::HttpVersion => f.write_str("HTTP version older than 1.1"),
             Self::MissingHost => f.write_str("missing or repeated Host header"),
+            Self::InvalidHost => f.write_str("Host is not a valid host and port"),
             Self::NotUpgrade => f.write_str("no `Upgrade: websocket`"),
             Self::MissingConnectionUpgrade => f.write_str("no `Connection: Upgrade`"),
             Self::InvalidKey => f.write_str("missing or invalid Sec-WebSocket-Key"),
             Self::MissingVersion => f.write_str("missing Sec-WebSocket-Version"),
             Self::UnsupportedVersion => f.write_str("Sec-WebSocket-Version is not 13"),
             Self::InvalidHeaderList => f.write_str("malformed subprotocol or extension list"),
+            Self::UnexpectedContentLength => {
+                f.write_str("request announces a body (Content-Length)")
+            }
+            Self::UnexpectedTransferEncoding => {
+                f.write_str("request announces a body (Transfer-Encoding)")
+            }
+            Self::UnsupportedExpectation => f.write_str("Expect other than 100-continue"),
             Self::InvalidHeader => f.write_str("header name or value cannot be written"),
             Self::ProtocolNotOffered => f.write_str("subprotocol was not offered"),
             Self::UnexpectedStatus(s) => write!(f, "server answered with status {s}, not 101"),

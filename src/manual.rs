@@ -56,6 +56,15 @@
 //! * **Statuses.** A non-`GET` request gets 405 with `Allow: GET`; a request without
 //!   `Upgrade: websocket` gets 426 (and a server that also serves plain HTTP recognises it as
 //!   [`HandshakeError::NotUpgrade`](crate::HandshakeError::NotUpgrade)).
+//! * **The HTTP/1.1 around the upgrade is strict.** A `Host` must be `uri-host [ ":" port ]`
+//!   (RFC 7230 5.4; checked by the same function the client uses on the `Host` it writes). A
+//!   request that announces a body (`Content-Length` other than 0, any `Transfer-Encoding`) gets
+//!   400, because its body would be read as frames. `Expect: 100-continue` is met: `accept` writes
+//!   `100 Continue` and the `101` into the same output (RFC 7230 6.7), so the accept stays one
+//!   transactional write. Any other expectation gets 417 (RFC 7231 5.1.1 allows it, and a client
+//!   waiting for an expectation to be met is better told at once than left waiting). A plain
+//!   HTTP/1.0 `GET` (no `Host` needed) is `NotUpgrade` like a plain 1.1 one, so a server can serve
+//!   it a page; an HTTP/1.0 request that asks to upgrade is `HttpVersion`.
 //! * **`httparse` is a public dependency.** [`handshake::Header`](crate::handshake::Header) is its
 //!   type, so a header array needs no conversion.
 //!

@@ -581,7 +581,28 @@ fn header_line() -> impl Strategy<Value = String> {
     let name_value = prop_oneof![
         (
             Just("Host"),
-            prop_oneof![Just("example.com".to_owned()), "[a-z.:0-9 ]{0,12}"]
+            prop_oneof![
+                Just("example.com".to_owned()),
+                "[a-z.:0-9 ]{0,12}",
+                "\\[[0-9a-f:.]{0,12}\\](:[0-9]{0,3})?",
+                "[a-z%0-9!@/]{1,8}",
+            ]
+        ),
+        (
+            Just("Content-Length"),
+            prop_oneof![Just("0".to_owned()), "[0-9a ,]{0,3}"]
+        ),
+        (
+            Just("Transfer-Encoding"),
+            prop_oneof![Just("chunked".to_owned()), "[a-z ,]{0,8}"]
+        ),
+        (
+            Just("Expect"),
+            prop_oneof![
+                3 => Just("100-continue".to_owned()),
+                1 => Just("100-CONTINUE ".to_owned()),
+                1 => "[0-9a-z-]{0,13}",
+            ]
         ),
         (
             Just("Upgrade"),
@@ -643,6 +664,7 @@ fn request_head() -> impl Strategy<Value = Vec<u8>> {
         16 => Just("GET /chat?x=1 HTTP/1.1\r\n"),
         1 => Just("POST / HTTP/1.1\r\n"),
         1 => Just("GET / HTTP/1.0\r\n"),
+        1 => Just("GET / HTTP/1.0\r\n\r\n"),
         1 => Just("GET  / HTTP/1.1\r\n"),
         1 => Just("get / HTTP/1.1\n"),
     ];
@@ -1094,12 +1116,16 @@ fn close_round_trip<A: RandomSource, B: RandomSource>(
     assert_eq!(closer.state(), State::Closed);
 }
 
-/// A host as clients send it: a name or address, an optional port, sometimes non-ASCII.
+/// A host as clients send it: a name or address, an optional port, a non-ASCII name in its IDNA
+/// or percent-encoded form (a raw one is refused: see `tests/handshake.rs`).
 fn host() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?(:[0-9]{1,5})?",
         "\\[::1\\](:[0-9]{1,5})?",
-        Just("bücher.example".to_owned()),
+        "\\[[0-9a-f]{1,4}(:[0-9a-f]{1,4}){7}\\]",
+        "\\[v1\\.[a-z0-9:]{1,6}\\]",
+        Just("xn--bcher-kva.example".to_owned()),
+        Just("b%C3%BCcher.example:8080".to_owned()),
     ]
 }
 

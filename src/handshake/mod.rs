@@ -14,6 +14,7 @@
 mod client;
 mod list;
 mod server;
+mod uri;
 
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use list::{Extension, ListError, Param, ParamValue, Params};

@@ -1,6 +1,6 @@
 //! The server side: parse and validate the upgrade request, then accept or reject it.
 
-use super::{list, trim, values, AcceptKey, Extension, HeadScanner, Header, Writer};
+use super::{list, trim, uri, values, AcceptKey, Extension, HeadScanner, Header, Writer};
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{BufferTooSmall, HandshakeError};
@@ -60,7 +60,9 @@ impl ServerHandshake {
     /// answer it with [`write_error`](Self::write_error) (its [`status`](HandshakeError::status)
     /// says which HTTP status) and close the connection. A plain HTTP request without
     /// `Upgrade: websocket` is [`HandshakeError::NotUpgrade`], so a server that also serves plain
-    /// HTTP can recognise it.
+    /// HTTP can recognise it; that includes an HTTP/1.0 request without `Host` (an HTTP/1.0
+    /// request that asks to upgrade is [`HandshakeError::HttpVersion`]). A request that announces
+    /// a body, or an `Expect` other than `100-continue`, is refused.
     pub fn parse<'h, 'b>(
         &mut self,
         input: &'b [u8],
@@ -87,6 +89,7 @@ impl ServerHandshake {
                 path,
                 host: v.host,
                 key: v.key,
+                expect_continue: v.expect_continue,
                 headers,
                 len: end,
                 config: self.config,
@@ -149,20 +152,25 @@ impl<'b> Repeated<'b> {
 struct Validated<'b> {
     host: &'b str,
     key: &'b str,
+    expect_continue: bool,
 }
 
-/// Every rule RFC 6455 4.2.1 sets for the request, in an order that gives an old or plain client the
+/// Whether a `Content-Length` value says there is no body: `1*DIGIT` with the value 0.
+fn is_zero_length(value: &[u8]) -> bool {
+    let v = trim(value);
+    !v.is_empty() && v.iter().all(|&b| b == b'0')
+}
+
+/// Every rule RFC 6455 4.2.1 sets for the request, and the HTTP/1.1 rules it depends on (RFC 7230
+/// 5.4 Host, 3.3 body, RFC 7231 5.1.1 Expect), in an order that gives an old or plain client the
 /// most useful status.
 fn validate<'b>(
     method: &str,
-    version: u8,
+    http_minor: u8,
     headers: &[Header<'b>],
 ) -> Result<Validated<'b>, HandshakeError> {
     if method != "GET" {
         return Err(HandshakeError::MethodNotGet);
-    }
-    if version < 1 {
-        return Err(HandshakeError::HttpVersion);
     }
     // One pass over the headers; the checks below then run in the order that gives an old or
     // plain client the most useful status.
@@ -170,14 +178,23 @@ fn validate<'b>(
     let mut version = Repeated::default();
     let mut key = Repeated::default();
     let (mut upgrade, mut connection, mut lists_ok) = (false, false, true);
+    let (mut length_ok, mut transfer_encoding) = (true, false);
+    let (mut expect_ok, mut expect_continue) = (true, false);
     for h in headers {
         // Matched on length first, so most headers cost one comparison of lengths.
         let is = |name: &str| h.name.eq_ignore_ascii_case(name);
         match h.name.len() {
             4 if is("host") => host.see(h.value),
+            6 if is("expect") => {
+                let ok = trim(h.value).eq_ignore_ascii_case(b"100-continue");
+                expect_ok &= ok;
+                expect_continue |= ok;
+            }
             7 if is("upgrade") => upgrade |= list::contains_token(h.value, "websocket"),
             10 if is("connection") => connection |= list::contains_token(h.value, "upgrade"),
+            14 if is("content-length") => length_ok &= is_zero_length(h.value),
             17 if is("sec-websocket-key") => key.see(h.value),
+            17 if is("transfer-encoding") => transfer_encoding = true,
             21 if is("sec-websocket-version") => version.see(h.value),
             22 if is("sec-websocket-protocol") => {
                 lists_ok &= list::tokens(h.value).all(list::is_token);
@@ -188,13 +205,20 @@ fn validate<'b>(
             _ => {}
         }
     }
-    let host = match host.only() {
-        Some(h) => core::str::from_utf8(trim(h)).map_err(|_| HandshakeError::MissingHost)?,
-        None => return Err(HandshakeError::MissingHost),
-    };
-    if host.is_empty() {
-        return Err(HandshakeError::MissingHost);
+    // HTTP/1.0 cannot upgrade (RFC 6455 4.1 asks for 1.1); without an upgrade it is a plain
+    // request, which needs no Host (RFC 7230 5.4 asks it of 1.1 only).
+    if http_minor < 1 && upgrade {
+        return Err(HandshakeError::HttpVersion);
     }
+    let host = match (host.only(), host.repeated) {
+        (Some(h), _) if trim(h).is_empty() => return Err(HandshakeError::MissingHost),
+        (Some(h), _) if uri::is_valid_host(trim(h)) => {
+            core::str::from_utf8(trim(h)).map_err(|_| HandshakeError::InvalidHost)?
+        }
+        (Some(_), _) => return Err(HandshakeError::InvalidHost),
+        (None, false) if http_minor < 1 => "",
+        (None, _) => return Err(HandshakeError::MissingHost),
+    };
     if !upgrade {
         return Err(HandshakeError::NotUpgrade);
     }
@@ -215,7 +239,22 @@ fn validate<'b>(
     if !lists_ok {
         return Err(HandshakeError::InvalidHeaderList);
     }
-    Ok(Validated { host, key })
+    // A body would be read as frames. Transfer-Encoding first: it overrides Content-Length
+    // (RFC 7230 3.3.3).
+    if transfer_encoding {
+        return Err(HandshakeError::UnexpectedTransferEncoding);
+    }
+    if !length_ok {
+        return Err(HandshakeError::UnexpectedContentLength);
+    }
+    if !expect_ok {
+        return Err(HandshakeError::UnsupportedExpectation);
+    }
+    Ok(Validated {
+        host,
+        key,
+        expect_continue,
+    })
 }
 
 /// A complete, valid upgrade request. Decide, then [`accept`](Self::accept) or
@@ -225,6 +264,8 @@ pub struct Request<'h, 'b> {
     path: &'b str,
     host: &'b str,
     key: &'b str,
+    /// The request had `Expect: 100-continue`: a `100 Continue` goes before the `101`.
+    expect_continue: bool,
     headers: &'h [Header<'b>],
     len: usize,
     config: Config,
@@ -236,7 +277,8 @@ impl<'h, 'b> Request<'h, 'b> {
         self.path
     }
 
-    /// The `Host` header.
+    /// The `Host` header, checked to be `uri-host [ ":" port ]` with a non-empty host (RFC 7230
+    /// 5.4, RFC 3986 3.2.2).
     pub fn host(&self) -> &'b str {
         self.host
     }
@@ -288,7 +330,8 @@ impl<'h, 'b> Request<'h, 'b> {
 
     /// Accepts the upgrade: writes the `101 Switching Protocols` response into `out` and returns
     /// its length with the server [`Connection`]. No extension is accepted, so any offered ones are
-    /// declined by omission.
+    /// declined by omission. If the request had `Expect: 100-continue`, a `100 Continue` response
+    /// goes before the `101` in the same output (RFC 7230 6.7), and the length counts both.
     ///
     /// # Errors
     /// [`HandshakeError::ProtocolNotOffered`] if the chosen subprotocol was not offered,
@@ -309,6 +352,9 @@ impl<'h, 'b> Request<'h, 'b> {
         }
         let accept_key = AcceptKey::from_key(self.key.as_bytes());
         let n = Writer::write_all(out, |w| {
+            if self.expect_continue {
+                w.put(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
             w.put(b"HTTP/1.1 101 Switching Protocols\r\n");
             w.header("Upgrade", b"websocket");
             w.header("Connection", b"Upgrade");

@@ -324,6 +324,47 @@ fn http_1_0_is_refused() {
 }
 
 #[test]
+fn http_1_0_upgrades_are_refused_with_or_without_host() {
+    assert_rejected(
+        b"GET /chat HTTP/1.0\r\nUpgrade: websocket\r\n\r\n",
+        HandshakeError::HttpVersion,
+        400,
+    );
+}
+
+#[test]
+fn a_plain_http_1_0_get_is_an_ordinary_request() {
+    // HTTP/1.0 needs no Host (RFC 7230 5.4 asks it of 1.1), so a plain GET is reported as
+    // NotUpgrade, for a server that also serves pages.
+    for input in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        b"GET /index.html HTTP/1.0\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n",
+        b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n",
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ] {
+        assert_rejected(input, HandshakeError::NotUpgrade, 426);
+    }
+    // A Host it does send must still be valid, and not repeated.
+    assert_rejected(
+        b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n",
+        HandshakeError::InvalidHost,
+        400,
+    );
+    assert_rejected(
+        b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        HandshakeError::MissingHost,
+        400,
+    );
+    // HTTP/1.1 still needs a Host, upgrade or not.
+    assert_rejected(b"GET / HTTP/1.1\r\n\r\n", HandshakeError::MissingHost, 400);
+    assert_rejected(
+        b"POST / HTTP/1.0\r\n\r\n",
+        HandshakeError::MethodNotGet,
+        405,
+    );
+}
+
+#[test]
 fn unknown_http_versions_are_malformed() {
     for line in [
         "GET /chat HTTP/2.0",
@@ -368,6 +409,56 @@ fn host_must_be_present_once_and_non_empty() {
 fn host_is_trimmed_and_case_insensitive_by_name() {
     let s = assert_accepted(&replacing("host", &["hOsT:  example.com:8080  "]));
     assert_eq!(s.host, "example.com:8080");
+}
+
+#[test]
+fn host_must_be_a_uri_host_with_an_optional_port() {
+    // RFC 7230 5.4: a Host with an invalid field-value gets 400.
+    for value in [
+        "exa mple.com",
+        "b\u{fc}cher.example",
+        "example.com/chat",
+        "user@example.com",
+        "example.com:80:80",
+        "example.com:http",
+        "[::1",
+        "[::1]x",
+        "::1",
+        "[fe80::1%25en0]",
+        ":80",
+        "a%zz",
+        "a\"b",
+        "{x}",
+    ] {
+        assert_rejected(
+            &replacing("host", &[&format!("Host: {value}")]),
+            HandshakeError::InvalidHost,
+            400,
+        );
+    }
+    // Not UTF-8 either.
+    assert_rejected(
+        &replacing("host", &["Host: \u{0}"])
+            .iter()
+            .map(|&b| if b == 0 { 0xFF } else { b })
+            .collect::<Vec<u8>>(),
+        HandshakeError::InvalidHost,
+        400,
+    );
+    for value in [
+        "127.0.0.1:9001",
+        "[::1]:443",
+        "[::ffff:192.0.2.1]",
+        "[v1.x]",
+        "b%C3%BCcher.example",
+        "xn--bcher-kva.example",
+        "example.com:",
+        "localhost:65536",
+    ] {
+        let s = assert_accepted(&replacing("host", &[&format!("Host: {value}")]));
+        assert_eq!(s.host, value);
+    }
+    assert_eq!(HandshakeError::InvalidHost.status(), 400);
 }
 
 // ---- Upgrade ----
@@ -753,6 +844,124 @@ fn extension_offers_are_exposed_with_their_parameters() {
     assert!(!String::from_utf8_lossy(&out[..n])
         .to_ascii_lowercase()
         .contains("extensions"));
+}
+
+// ---- A body, and Expect ----
+
+#[test]
+fn a_request_that_announces_a_body_is_refused() {
+    // Its body would be read as frames. RFC 7230 3.3.3: an invalid Content-Length is an error too.
+    for line in [
+        "Content-Length: 5",
+        "content-length: 0001",
+        "Content-Length: abc",
+        "Content-Length: -0",
+        "Content-Length: 0, 0",
+        "Content-Length: 0 0",
+        "Content-Length:",
+    ] {
+        assert_rejected(
+            &valid_with(&[line]),
+            HandshakeError::UnexpectedContentLength,
+            400,
+        );
+    }
+    assert_rejected(
+        &valid_with(&["Content-Length: 0", "Content-Length: 1"]),
+        HandshakeError::UnexpectedContentLength,
+        400,
+    );
+    for line in [
+        "Transfer-Encoding: chunked",
+        "transfer-encoding: gzip, chunked",
+        "Transfer-Encoding: identity",
+        "Transfer-Encoding:",
+    ] {
+        assert_rejected(
+            &valid_with(&[line]),
+            HandshakeError::UnexpectedTransferEncoding,
+            400,
+        );
+        // Transfer-Encoding wins over a zero Content-Length (RFC 7230 3.3.3).
+        assert_rejected(
+            &valid_with(&["Content-Length: 0", line]),
+            HandshakeError::UnexpectedTransferEncoding,
+            400,
+        );
+    }
+    for lines in [
+        &["Content-Length: 0"][..],
+        &["Content-Length:  000 "],
+        &["Content-Length: 0", "content-length: 0"],
+    ] {
+        assert_accepted(&valid_with(lines));
+    }
+}
+
+/// Parses `input` (which must be valid) and accepts it into `out`.
+fn accept_into(input: &[u8], out: &mut [u8]) -> Result<usize, HandshakeError> {
+    let mut hs = ServerHandshake::new(Config::default());
+    let mut headers = [EMPTY_HEADER; 32];
+    let Ok(Status::Complete(req)) = hs.parse(input, &mut headers) else {
+        panic!("refused: {:?}", String::from_utf8_lossy(input));
+    };
+    req.accept(&Accept::new(), out).map(|(n, _)| n)
+}
+
+#[test]
+fn expect_100_continue_gets_a_100_before_the_101() {
+    // RFC 7230 6.7: a server that receives Upgrade and Expect: 100-continue MUST send a 100
+    // before the 101.
+    let expected = format!(
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {RFC_ACCEPT}\r\n\r\n"
+    );
+    for line in [
+        "Expect: 100-continue",
+        "expect: 100-Continue ",
+        "EXPECT:\t100-CONTINUE",
+    ] {
+        let input = valid_with(&[line]);
+        assert_accepted(&input);
+        let mut out = [0u8; 512];
+        let n = accept_into(&input, &mut out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out[..n]), expected, "{line}");
+        // Transactional: a buffer one byte short of both responses gets the total, untouched.
+        for size in [0, 25, 26, n - 1] {
+            let mut small = vec![0x77u8; size];
+            assert_eq!(
+                accept_into(&input, &mut small),
+                Err(HandshakeError::BufferTooSmall(BufferTooSmall { needed: n })),
+                "size {size}"
+            );
+            assert!(small.iter().all(|&b| b == 0x77));
+        }
+    }
+    // Without Expect, no 100.
+    let mut out = [0u8; 512];
+    let n = accept_into(&valid_with(&[]), &mut out).unwrap();
+    assert!(out[..n].starts_with(b"HTTP/1.1 101 "));
+}
+
+#[test]
+fn other_expectations_get_417() {
+    for lines in [
+        &["Expect: 100-continue-please"][..],
+        &["Expect: foo"],
+        &["Expect:"],
+        &["Expect: 100-continue, foo"],
+        &["Expect: 100-continue", "Expect: foo"],
+    ] {
+        assert_rejected(
+            &valid_with(lines),
+            HandshakeError::UnsupportedExpectation,
+            417,
+        );
+    }
+    assert_eq!(
+        error_response(HandshakeError::UnsupportedExpectation),
+        "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
 }
 
 // ---- Limits ----
@@ -1189,6 +1398,10 @@ fn write_error_for_every_error() {
         (E::MethodNotGet, 405, "Method Not Allowed"),
         (E::HttpVersion, 400, "Bad Request"),
         (E::MissingHost, 400, "Bad Request"),
+        (E::InvalidHost, 400, "Bad Request"),
+        (E::UnexpectedContentLength, 400, "Bad Request"),
+        (E::UnexpectedTransferEncoding, 400, "Bad Request"),
+        (E::UnsupportedExpectation, 417, "Expectation Failed"),
         (E::NotUpgrade, 426, "Upgrade Required"),
         (E::MissingConnectionUpgrade, 400, "Bad Request"),
         (E::InvalidKey, 400, "Bad Request"),
