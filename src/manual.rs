@@ -65,6 +65,21 @@
 //!   waiting for an expectation to be met is better told at once than left waiting). A plain
 //!   HTTP/1.0 `GET` (no `Host` needed) is `NotUpgrade` like a plain 1.1 one, so a server can serve
 //!   it a page; an HTTP/1.0 request that asks to upgrade is `HttpVersion`.
+//! * **The client reads responses as RFC 7230 asks of a user agent.** Interim responses (1xx other
+//!   than 101) before the 101 are parsed and skipped (RFC 7231 6.2); they count against the head
+//!   limit together with the 101, so their number is bounded, and the scanner resumes where each
+//!   ended, so no byte is scanned twice. `Response::len()` counts them: frames start after the
+//!   101. A folded header line (obs-fold) is accepted, and CR and LF in a value are read as the
+//!   spaces the fold stands for (RFC 7230 3.2.4); `httparse` hands the value out unchanged, so the
+//!   list parser's whitespace includes CR and LF (they cannot occur in a value otherwise). The
+//!   101's `Upgrade` must be exactly `websocket` (RFC 6455 4.1), not a list containing it.
+//! * **The client writes what RFC 3986 allows.** The `Host` is checked with the server's
+//!   validator and refused with `InvalidHost`; no IDNA conversion is done (that needs tables
+//!   this crate does not carry). The request target is percent-encoded rather than refused
+//!   where it holds bytes outside the path and query grammar, the way browsers send a URL typed
+//!   with spaces or non-ASCII; existing `%XX` sequences are kept so an encoded target goes out
+//!   as given, and a stray `%` becomes `%25`. A `#` is still refused: it starts a fragment, which
+//!   a WebSocket URI may not have.
 //! * **`httparse` is a public dependency.** [`handshake::Header`](crate::handshake::Header) is its
 //!   type, so a header array needs no conversion.
 //!

@@ -452,3 +452,79 @@ fn round_trip_with_os_randomness() {
     let got = drive(&mut server, &wire, 17, &mut owed);
     assert_eq!(got, [Got::Message(DataKind::Binary, vec![0xAB; 300])]);
 }
+
+/// A client that sent `Expect: 100-continue` gets `100 Continue` and the `101` in one write; it
+/// skips the interim response and finishes, and the frames after the 101 are the connection's,
+/// however the bytes arrive.
+#[test]
+fn a_100_continue_before_the_101_is_skipped_by_the_client() {
+    for chunk in [1, 2, 5, 64, usize::MAX] {
+        let mut request = [0u8; 512];
+        let (mut client_hs, n) = ClientHandshake::new(
+            ClientRequest::new("localhost", "/").headers(&[("Expect", b"100-continue")]),
+            Config::default(),
+            counter(),
+            &mut request,
+        )
+        .unwrap();
+        let mut server_hs = ServerHandshake::new(Config::default());
+        let mut headers = [EMPTY_HEADER; 32];
+        let Status::Complete(req) = server_hs.parse(&request[..n], &mut headers).unwrap() else {
+            panic!("incomplete");
+        };
+        let mut out = [0u8; 512];
+        let (m, mut server) = req.accept(&Accept::new(), &mut out).unwrap();
+        assert!(out[..m].starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 "));
+        let mut wire = out[..m].to_vec();
+        send(&mut server, Outgoing::Text("after"), &mut wire);
+
+        let mut buf = Vec::new();
+        let (mut client, head_len) = loop {
+            let at = buf.len();
+            buf.extend_from_slice(&wire[at..wire.len().min(at.saturating_add(chunk))]);
+            let mut headers = [EMPTY_HEADER; 32];
+            if let Status::Complete(resp) = client_hs.parse(&buf, &mut headers).unwrap() {
+                assert_eq!(resp.status(), 101);
+                let len = resp.len();
+                break (client_hs.finish(&resp).unwrap(), len);
+            }
+        };
+        assert_eq!(head_len, m);
+        let mut owed = Vec::new();
+        let got = drive(&mut client, &wire[head_len..], chunk, &mut owed);
+        assert_eq!(
+            got,
+            [Got::Message(DataKind::Text, b"after".to_vec())],
+            "chunk {chunk}"
+        );
+    }
+}
+
+/// The request-target is percent-encoded where RFC 3986 needs it, and the server sees it so.
+#[test]
+fn a_non_ascii_path_arrives_percent_encoded_and_a_bad_host_is_refused() {
+    let mut request = [0u8; 512];
+    let (_, n) = ClientHandshake::new(
+        ClientRequest::new("[::1]:9001", "/caf\u{e9} au lait?q=%41%"),
+        Config::default(),
+        counter(),
+        &mut request,
+    )
+    .unwrap();
+    let mut server_hs = ServerHandshake::new(Config::default());
+    let mut headers = [EMPTY_HEADER; 32];
+    let Status::Complete(req) = server_hs.parse(&request[..n], &mut headers).unwrap() else {
+        panic!("incomplete");
+    };
+    assert_eq!(req.path(), "/caf%C3%A9%20au%20lait?q=%41%25");
+    assert_eq!(req.host(), "[::1]:9001");
+
+    let err = ClientHandshake::new(
+        ClientRequest::new("b\u{fc}cher.example", "/"),
+        Config::default(),
+        counter(),
+        &mut request,
+    )
+    .err();
+    assert_eq!(err, Some(HandshakeError::InvalidHost));
+}

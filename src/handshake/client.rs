@@ -2,7 +2,7 @@
 
 use base64::Engine;
 
-use super::{has_token, list, single, trim, values, AcceptKey, HeadScanner, Header, Writer};
+use super::{has_token, list, single, trim, uri, values, AcceptKey, HeadScanner, Header, Writer};
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{BufferTooSmall, HandshakeError};
@@ -11,6 +11,21 @@ use crate::Status;
 
 /// What a client asks for: the `Host`, the request target, and optionally an `Origin`,
 /// subprotocols to offer and extra headers.
+///
+/// What is written is valid by RFC 3986, or refused:
+///
+/// * The `Host` must be `uri-host [ ":" port ]` (RFC 7230 5.4, RFC 3986 3.2.2): a name of
+///   letters, digits, `-._~`, sub-delims and `%XX`, an IPv4 address, or an IPv6 or `vX.`
+///   address in brackets, then optionally `:` and digits. Anything else fails with
+///   [`HandshakeError::InvalidHost`] (the server side refuses the same values with 400). A
+///   non-ASCII name is not converted: give its IDNA form (`xn--bcher-kva.example`) or
+///   percent-encode its UTF-8 (`b%C3%BCcher.example`).
+/// * The request target must start with `/` and may not contain `#` (a WebSocket URI has no
+///   fragment, RFC 6455 3; write a literal `#` as `%23`). Every byte outside the path and query
+///   grammar (controls, space, `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`, DEL and every
+///   non-ASCII byte) is written percent-encoded with uppercase hex (`/caf\u{e9}` goes out as
+///   `/caf%C3%A9`); a `%` that starts a `%XX` sequence is kept, so an already encoded target
+///   goes out as given, and any other `%` is written `%25`.
 ///
 /// ```
 /// use sockless::handshake::ClientRequest;
@@ -31,7 +46,8 @@ pub struct ClientRequest<'a> {
 
 impl<'a> ClientRequest<'a> {
     /// A request for `path` (the request target: path and query, starting with `/`) on `host` (the
-    /// `Host` header: host and, if not the default, port).
+    /// `Host` header: host and, if not the default, port). See above for how each is checked
+    /// and written.
     pub const fn new(host: &'a str, path: &'a str) -> Self {
         Self {
             host,
@@ -61,13 +77,11 @@ impl<'a> ClientRequest<'a> {
     }
 
     fn check(&self) -> Result<(), HandshakeError> {
-        let bad_text = |s: &str| s.is_empty() || s.bytes().any(|b| b <= b' ' || b == 0x7F);
+        if !uri::is_valid_host(self.host.as_bytes()) {
+            return Err(HandshakeError::InvalidHost);
+        }
         // RFC 6455 3: the resource name has no fragment.
-        if bad_text(self.host)
-            || bad_text(self.path)
-            || !self.path.starts_with('/')
-            || self.path.contains('#')
-        {
+        if !self.path.starts_with('/') || self.path.contains('#') {
             return Err(HandshakeError::InvalidHeader);
         }
         if self
@@ -94,7 +108,7 @@ impl<'a> ClientRequest<'a> {
     fn write(&self, key: &[u8; 24], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         Writer::write_all(out, |w| {
             w.put(b"GET ");
-            w.put(self.path.as_bytes());
+            uri::encode_target(self.path.as_bytes(), |piece| w.put(piece));
             w.put(b" HTTP/1.1\r\n");
             w.header("Host", self.host.as_bytes());
             w.header("Upgrade", b"websocket");
@@ -151,6 +165,8 @@ pub struct ClientHandshake<'a, R> {
     accept: AcceptKey,
     config: Config,
     scanner: HeadScanner,
+    /// Where the response head being looked for starts: after any interim responses skipped.
+    head_start: usize,
     rng: R,
 }
 
@@ -159,8 +175,10 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     /// handshake with the request's length. `rng` then masks the connection's frames.
     ///
     /// # Errors
-    /// [`HandshakeError::InvalidHeader`] for a host, path, origin, subprotocol or extra header that
-    /// cannot be written (including a path with a `#fragment`, or a subprotocol offered twice);
+    /// [`HandshakeError::InvalidHost`] for a host that is not `uri-host [ ":" port ]`;
+    /// [`HandshakeError::InvalidHeader`] for a path, origin, subprotocol or extra header that
+    /// cannot be written (a path not starting with `/` or with a `#fragment`, a subprotocol offered
+    /// twice);
     /// [`HandshakeError::BufferTooSmall`] (checked before any randomness is drawn);
     /// [`HandshakeError::Random`] if `rng` fails. Nothing is written.
     pub fn new(
@@ -188,6 +206,7 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
             accept: AcceptKey::from_key(&key),
             config,
             scanner: HeadScanner::default(),
+            head_start: 0,
             rng,
         };
         Ok((handshake, n))
@@ -206,42 +225,70 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
 
     /// Parses the server's response from `input`: everything received so far, from the response's
     /// first byte (append reads to the same buffer; bytes are scanned once). Returns
-    /// [`Status::Partial`] until the head is complete. Any complete HTTP response is returned, so
-    /// that a refusal (`401`, `403`, a redirect) can be inspected; [`finish`](Self::finish) checks
-    /// that it is a valid upgrade.
+    /// [`Status::Partial`] until the head is complete. Any complete final HTTP response is
+    /// returned, so that a refusal (`401`, `403`, a redirect) can be inspected;
+    /// [`finish`](Self::finish) checks that it is a valid upgrade.
+    ///
+    /// Interim responses (1xx other than 101: `100 Continue`, `102 Processing`, `103 Early Hints`)
+    /// are parsed and skipped, as RFC 7231 6.2 requires of a client, and the response after them
+    /// is the one returned; its [`len`](Response::len) counts them. They count against
+    /// [`HandshakeLimits::max_head_len`](crate::HandshakeLimits::max_head_len) together with the
+    /// final head, which bounds their number. A header line folded over several lines (obs-fold,
+    /// RFC 7230 3.2.4) is accepted, and read as if each fold were spaces.
     ///
     /// # Errors
     /// [`HandshakeError::HeadTooLarge`], [`HandshakeError::TooManyHeaders`] and
-    /// [`HandshakeError::MalformedHttp`].
+    /// [`HandshakeError::MalformedHttp`] (for an interim head as for the final one).
     pub fn parse<'h, 'b>(
         &mut self,
         input: &'b [u8],
         headers: &'h mut [Header<'b>],
     ) -> Result<Status<Response<'h, 'b>>, HandshakeError> {
-        let Some(end) = self.scanner.scan(input, &self.config.handshake)? else {
-            return Ok(Status::Partial);
-        };
         let cap = headers.len().min(self.config.handshake.max_headers);
         let headers = headers.get_mut(..cap).unwrap_or_default();
-        let mut resp = httparse::Response::new(headers);
-        match resp.parse(input.get(..end).unwrap_or_default()) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
-            _ => return Err(HandshakeError::MalformedHttp),
-        }
-        let (Some(version), Some(status)) = (resp.version, resp.code) else {
-            return Err(HandshakeError::MalformedHttp);
+        let mut config = httparse::ParserConfig::default();
+        config.allow_obsolete_multiline_headers_in_responses(true);
+        let parse_error = |e| match e {
+            httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders,
+            _ => HandshakeError::MalformedHttp,
         };
-        Ok(Status::Complete(Response {
-            version,
-            status,
-            reason: resp.reason.unwrap_or_default(),
-            headers: resp.headers,
-            len: end,
-        }))
+        loop {
+            let Some(end) = self.scanner.scan(input, &self.config.handshake)? else {
+                return Ok(Status::Partial);
+            };
+            let head = input.get(self.head_start..end).unwrap_or_default();
+            if is_interim(head) {
+                // Checked like any head, into the caller's array, then dropped.
+                let mut resp = httparse::Response::new(&mut *headers);
+                match config.parse_response(&mut resp, head) {
+                    Ok(httparse::Status::Complete(_)) => {}
+                    Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHttp),
+                    Err(e) => return Err(parse_error(e)),
+                }
+                self.head_start = end;
+                self.scanner.next_head();
+                continue;
+            }
+            let mut resp = httparse::Response::new(headers);
+            match config.parse_response(&mut resp, head) {
+                Ok(httparse::Status::Complete(_)) => {}
+                Ok(httparse::Status::Partial) => return Err(HandshakeError::MalformedHttp),
+                Err(e) => return Err(parse_error(e)),
+            }
+            let (Some(version), Some(status)) = (resp.version, resp.code) else {
+                return Err(HandshakeError::MalformedHttp);
+            };
+            return Ok(Status::Complete(Response {
+                version,
+                status,
+                reason: resp.reason.unwrap_or_default(),
+                headers: resp.headers,
+                len: end,
+            }));
+        }
     }
 
-    /// Checks the response (RFC 6455 4.1): status 101, `Upgrade: websocket`,
+    /// Checks the response (RFC 6455 4.1): status 101, `Upgrade` exactly `websocket`,
     /// `Connection: Upgrade`, the right `Sec-WebSocket-Accept`, no extension (none was offered)
     /// and at most one subprotocol, one that was offered. Returns the client [`Connection`].
     ///
@@ -256,8 +303,11 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
         if response.version < 1 {
             return Err(HandshakeError::HttpVersion);
         }
-        if !has_token(headers, "upgrade", "websocket") {
-            return Err(HandshakeError::NotUpgrade);
+        // RFC 6455 4.1: the value is "websocket", not a list that contains it.
+        let mut upgrade = values(headers, "upgrade").flat_map(list::tokens);
+        match (upgrade.next(), upgrade.next()) {
+            (Some(token), None) if token.eq_ignore_ascii_case(b"websocket") => {}
+            _ => return Err(HandshakeError::NotUpgrade),
         }
         if !has_token(headers, "connection", "upgrade") {
             return Err(HandshakeError::MissingConnectionUpgrade);
@@ -280,6 +330,22 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
             _ => return Err(HandshakeError::ProtocolNotOffered),
         }
         Ok(Connection::client(self.config, self.rng))
+    }
+}
+
+/// Whether `head` (a complete response head) is an interim response: its status line, after the
+/// empty lines `httparse` skips too, is `HTTP/1.x` and a 1xx status other than 101. A head this
+/// misjudges as final is returned with its status, which [`ClientHandshake::finish`] refuses.
+fn is_interim(head: &[u8]) -> bool {
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(head.len());
+    match head.get(start..).unwrap_or_default() {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', _, b' ', b'1', d2, d3, ..] => {
+            d2.is_ascii_digit() && d3.is_ascii_digit() && (*d2, *d3) != (b'0', b'1')
+        }
+        _ => false,
     }
 }
 
@@ -310,18 +376,20 @@ impl<'h, 'b> Response<'h, 'b> {
             .and_then(|v| core::str::from_utf8(trim(v)).ok())
     }
 
-    /// The value of the first header named `name` (ASCII case-insensitive).
+    /// The value of the first header named `name` (ASCII case-insensitive), as received: a value
+    /// folded over several lines (obs-fold) keeps its CR and LF bytes, which read as spaces.
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
         values(self.headers, name).next()
     }
 
-    /// All header lines.
+    /// All header lines (of the final response, not of interim ones before it).
     pub fn headers(&self) -> &'h [Header<'b>] {
         self.headers
     }
 
-    /// The length of the response head. Input bytes after it are WebSocket frames; pass them to
-    /// [`Connection::receive`].
+    /// The length of the response head, counted from the first byte of the input, so including
+    /// any interim responses skipped before it. Input bytes after it are WebSocket frames; pass
+    /// them to [`Connection::receive`].
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.len

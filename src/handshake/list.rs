@@ -49,10 +49,12 @@ fn is_tchar(b: u8) -> bool {
     )
 }
 
-/// Returns true for optional whitespace (`OWS`/`BWS`): SP or HTAB.
+/// Returns true for optional whitespace (`OWS`/`BWS`): SP or HTAB, and CR and LF. A value that
+/// `httparse` hands out has CR or LF only inside an obs-fold (CRLF or LF then SP or HTAB), which
+/// is allowed in responses only, and which a recipient reads as SP (RFC 7230 3.2.4).
 fn is_ows(b: u8) -> bool {
     step();
-    matches!(b, b' ' | b'\t')
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// Returns true for an RFC 7230 `qdtext` byte.
@@ -74,7 +76,7 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
-/// Removes leading SP/HTAB.
+/// Removes leading whitespace (see [`is_ows`]).
 fn skip_ows(s: &[u8]) -> &[u8] {
     match s.iter().position(|&b| !is_ows(b)) {
         Some(i) => s.get(i..).unwrap_or_default(),
@@ -82,7 +84,7 @@ fn skip_ows(s: &[u8]) -> &[u8] {
     }
 }
 
-/// Removes leading and trailing SP/HTAB.
+/// Removes leading and trailing whitespace (see [`is_ows`]).
 pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     let s = skip_ows(s);
     let end = s
@@ -179,7 +181,7 @@ fn split_param(s: &[u8]) -> Result<(Param<'_>, &[u8]), ListError> {
 
 /// Iterator over the elements of a comma-separated list in one header value.
 ///
-/// Each element is returned with surrounding SP/HTAB removed but otherwise
+/// Each element is returned with surrounding whitespace removed but otherwise
 /// unchecked; empty elements are skipped, as RFC 7230 section 7 requires.
 /// Use `is_token` to check that an element is a valid token.
 #[derive(Clone, Debug)]
@@ -695,8 +697,10 @@ mod tests {
         assert!(!is_token(t[0]));
         assert!(!is_token(t[1]));
         assert!(!is_token(t[2]));
-        // Only SP and HTAB are trimmed.
-        assert_eq!(toks("\r\na\r\n"), [&b"\r\na\r\n"[..]]);
+        // SP and HTAB are trimmed, and the CR and LF of an obs-fold.
+        assert_eq!(toks("\r\n a\r\n\t, b"), [&b"a"[..], b"b"]);
+        assert_eq!(toks("a\r\n b"), [&b"a\r\n b"[..]]);
+        assert_eq!(toks("\x0ba\x0c"), [&b"\x0ba\x0c"[..]]);
     }
 
     #[test]
@@ -1102,7 +1106,7 @@ mod tests {
             "a@",
             "a; b@",
             "a; b=c@",
-            "a\r\n",
+            "a\x0b",
             "a, b c",
         ] {
             assert_eq!(

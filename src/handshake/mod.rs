@@ -151,6 +151,15 @@ impl HeadScanner {
         Ok(None)
     }
 
+    /// After a head that is to be skipped (an interim response), looks for the end of the next
+    /// head, which starts where that one ended: bytes already examined are not examined again,
+    /// and the head limit keeps counting from the start of the input.
+    pub(crate) fn next_head(&mut self) {
+        if self.state == Self::DONE {
+            self.state = 0;
+        }
+    }
+
     /// How many bytes have been examined in all.
     pub(crate) fn examined(&self) -> usize {
         self.examined

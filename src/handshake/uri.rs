@@ -1,5 +1,6 @@
-//! The RFC 3986 pieces of the handshake: the `Host` value (`uri-host [ ":" port ]`) is checked
-//! with [`is_valid_host`]. Pure functions over bytes; nothing is allocated.
+//! The RFC 3986 pieces of the handshake: the `Host` value (`uri-host [ ":" port ]`, which both
+//! roles check with [`is_valid_host`]) and the request-target the client writes
+//! ([`encode_target`]). Pure functions over bytes; nothing is allocated.
 
 /// `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"` (RFC 3986 2.3).
 fn is_unreserved(b: u8) -> bool {
@@ -151,11 +152,52 @@ pub(crate) fn is_valid_host(value: &[u8]) -> bool {
     !host.is_empty() && port_ok
 }
 
+/// Whether `b` may appear as itself in an origin-form request-target (RFC 7230 5.3.1:
+/// `absolute-path [ "?" query ]`): a `pchar` other than a percent sign, `/`, or `?`.
+fn is_target_char(b: u8) -> bool {
+    is_unreserved(b) || is_sub_delim(b) || matches!(b, b':' | b'@' | b'/' | b'?')
+}
+
+/// Writes `target` through `put` as a valid origin-form request-target: bytes outside the RFC 3986
+/// path and query grammar (controls, space, `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`, DEL
+/// and every non-ASCII byte) become `%XX` with uppercase hex digits, a `%` that already starts a
+/// `%XX` sequence is kept, and any other `%` becomes `%25`. The caller has refused `#` (a
+/// fragment) before.
+pub(crate) fn encode_target(target: &[u8], mut put: impl FnMut(&[u8])) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut rest = target;
+    while !rest.is_empty() {
+        // A run of bytes that go out unchanged, in one piece.
+        let mut run = 0;
+        while let Some(&b) = rest.get(run) {
+            let keep = is_target_char(b)
+                || (b == b'%' && starts_with_pct_encoded(rest.get(run..).unwrap_or_default()));
+            if !keep {
+                break;
+            }
+            run += 1;
+        }
+        let (plain, tail) = rest.split_at(run);
+        if !plain.is_empty() {
+            put(plain);
+        }
+        rest = match tail.split_first() {
+            Some((&b, tail)) => {
+                let hex = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+                put(&[b'%', hex(b >> 4), hex(b & 0x0F)]);
+                tail
+            }
+            None => tail,
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
 
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn hosts_of_every_form_are_valid() {
@@ -252,6 +294,37 @@ mod tests {
             "[x1.a]",
         ] {
             assert!(!is_valid_host(host.as_bytes()), "{host:?}");
+        }
+    }
+
+    fn encoded(target: &str) -> std::string::String {
+        let mut out = Vec::new();
+        encode_target(target.as_bytes(), |piece| out.extend_from_slice(piece));
+        std::string::String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_target_is_percent_encoded_outside_the_grammar() {
+        for (target, expected) in [
+            ("/", "/"),
+            ("/chat?room=1&x=%20y", "/chat?room=1&x=%20y"),
+            (
+                "/a-z_A.Z~0:9@!$&'()*+,;=/?/?",
+                "/a-z_A.Z~0:9@!$&'()*+,;=/?/?",
+            ),
+            ("/a b", "/a%20b"),
+            ("/caf\u{e9}", "/caf%C3%A9"),
+            ("/\"<>{}|\\^`", "/%22%3C%3E%7B%7D%7C%5C%5E%60"),
+            ("/\x00\x01\t\r\n\x1f\x7f", "/%00%01%09%0D%0A%1F%7F"),
+            ("/a HTTP/1.0\r\nX: y", "/a%20HTTP/1.0%0D%0AX:%20y"),
+            ("/[x]", "/%5Bx%5D"),
+            ("/%", "/%25"),
+            ("/%4", "/%254"),
+            ("/%zz%41%a", "/%25zz%41%25a"),
+            ("/%e9%C3%a9", "/%e9%C3%a9"),
+            ("/100%", "/100%25"),
+        ] {
+            assert_eq!(encoded(target), expected, "{target:?}");
         }
     }
 }
