@@ -1,11 +1,11 @@
 //! An echo server on blocking `std::net`, one thread per connection: the driving loop of a sockless
-//! server, written out in full, with the deadlines that keep a hostile client from holding it
-//! hostage.
+//! server, written out in full, with the deadlines and the connection cap that keep a hostile
+//! client from holding it hostage.
 //!
 //! ```text
 //! cargo run --release --example echo_server -- [ADDR] [--max-message BYTES] [--protocol NAME]...
-//!     [--handshake-timeout SECS] [--idle-timeout SECS] [--close-timeout SECS]
-//!     [--write-timeout SECS]
+//!     [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]
+//!     [--close-timeout SECS] [--write-timeout SECS]
 //! ```
 //!
 //! * `ADDR`: where to listen, default `127.0.0.1:9001` (`127.0.0.1:0` picks a free port). Once bound,
@@ -14,6 +14,9 @@
 //!   fails the connection with close code 1009.
 //! * `--protocol NAME` (repeatable): subprotocols to support. The server picks the first one the
 //!   client offers that it supports, and accepts without one if none matches.
+//! * `--max-connections N`: how many connections are served at once, default 1024. Past that, a
+//!   new connection is answered `503 Service Unavailable` (with `Retry-After: 1`) and closed at
+//!   once; new connections are served again as soon as one ends.
 //!
 //! The deadlines, in seconds (fractions like `0.5` work, up to 1000000). Each one is a point in
 //! time, not a timeout per `read` or `write`: a client sending one byte just before every read
@@ -54,6 +57,7 @@ use std::error::Error;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -66,11 +70,12 @@ use sockless::{
 };
 
 const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol NAME]...\n\
-     \x20                  [--handshake-timeout SECS] [--idle-timeout SECS] [--close-timeout SECS]\n\
-     \x20                  [--write-timeout SECS]\n\
+     \x20                  [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]\n\
+     \x20                  [--close-timeout SECS] [--write-timeout SECS]\n\
      \n  ADDR                      address to listen on (default 127.0.0.1:9001)\
      \n  --max-message BYTES       largest message and frame accepted (default 16777216)\
      \n  --protocol NAME           a subprotocol to support; may repeat\
+     \n  --max-connections N       connections served at once; past it, 503 (default 1024)\
      \n  --handshake-timeout SECS  time for the whole request head (default 10)\
      \n  --idle-timeout SECS       time allowed between two complete frames (default 60)\
      \n  --close-timeout SECS      time for the connection to end after our Close (default 5)\
@@ -92,6 +97,12 @@ const MAX_DRAIN: usize = 1 << 20;
 
 /// The largest deadline accepted on the command line, in seconds.
 const MAX_TIMEOUT_SECS: f64 = 1e6;
+/// How long the accept loop pauses after `accept` failed (out of file descriptors, for example)
+/// instead of spinning. Connections wait in the listen backlog meanwhile.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The answer to a connection past `--max-connections`.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+    Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// A one-page WebSocket client, served for `GET /`.
 const PAGE: &str = r#"<!doctype html>
@@ -144,6 +155,7 @@ struct Options {
     addr: String,
     max_message: u64,
     protocols: Vec<String>,
+    max_connections: usize,
     timeouts: Timeouts,
 }
 
@@ -161,6 +173,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         addr: "127.0.0.1:9001".to_owned(),
         max_message: 16 << 20,
         protocols: Vec::new(),
+        max_connections: 1024,
         timeouts: Timeouts {
             handshake: Duration::from_secs(10),
             idle: Duration::from_secs(60),
@@ -181,6 +194,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
                     .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
             }
             "--protocol" => opts.protocols.push(value()?),
+            "--max-connections" => {
+                let value = value()?;
+                opts.max_connections = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or_else(|| format!("bad --max-connections value {value:?}"))?;
+            }
             "--handshake-timeout" => opts.timeouts.handshake = seconds(&arg, &value()?)?,
             "--idle-timeout" => opts.timeouts.idle = seconds(&arg, &value()?)?,
             "--close-timeout" => opts.timeouts.close = seconds(&arg, &value()?)?,
@@ -244,21 +265,38 @@ fn main() -> ExitCode {
     config.max_frame_len = opts.max_message;
     let protocols: Arc<[String]> = opts.protocols.into();
     let timeouts = opts.timeouts;
+    let active = Arc::new(AtomicUsize::new(0));
 
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
+            // A client gave up before we took its connection, or a signal: try again at once.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
-                // For example out of file descriptors: back off instead of spinning.
+                // For example out of file descriptors (EMFILE, ENFILE): back off instead of
+                // spinning. Pending connections wait in the listen backlog until a slot frees.
                 eprintln!("echo_server: accept failed: {e}");
-                thread::sleep(Duration::from_millis(100));
+                thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
+        };
+        let Some(slot) = Slot::take(&active, opts.max_connections) else {
+            refuse_busy(stream);
+            continue;
         };
         let protocols = Arc::clone(&protocols);
         let spawned = thread::Builder::new()
             .name("connection".to_owned())
             .spawn(move || {
+                // Held until the connection is over, socket closed: then the slot is free.
+                let _slot = slot;
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
@@ -268,10 +306,52 @@ fn main() -> ExitCode {
                 }
             });
         if let Err(e) = spawned {
+            // The closure, with the stream and the slot, is dropped: both are released.
             eprintln!("echo_server: cannot start a thread: {e}");
         }
     }
     ExitCode::SUCCESS
+}
+
+/// One of the `--max-connections` places, taken by the accept loop and held by a connection's
+/// thread until the connection is over.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// Takes a slot, unless `max` are taken already.
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self(Arc::clone(active)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a connection past `--max-connections` with 503 and closes it at once: the accept loop
+/// waits for no one. The response fits in the new socket's empty send buffer, so the write does
+/// not block. Whatever part of the request has arrived is read and dropped first, since closing a
+/// socket with unread input resets the connection, which can destroy the response in flight.
+fn refuse_busy(mut stream: TcpStream) {
+    let outcome = stream
+        .set_nonblocking(true)
+        .and_then(|()| stream.write_all(BUSY));
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.read(&mut [0u8; 4096]);
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
+    match outcome {
+        Ok(()) => eprintln!("{peer}: refused with 503: --max-connections reached"),
+        Err(e) => eprintln!("{peer}: refused (--max-connections reached), 503 not sent: {e}"),
+    }
 }
 
 /// Runs one connection from the first byte to the TCP close. Returns how it ended, for the log.
