@@ -6,7 +6,8 @@
 //! `127.0.0.1:0` and short deadlines, reads the port from its `listening on IP:PORT` line, and
 //! kills it (by its own PID, through `Child`) when the test ends. Plain `cargo test` builds the
 //! examples before running tests; `cargo test --test example_server` alone does not, so build the
-//! example first (`cargo build --example echo_server`) or the tests fail saying it is missing.
+//! example first (`cargo build --example echo_server`) or the tests fail saying it is missing (or
+//! older than its source).
 //!
 //! The client is hand-written: a fixed request head with a valid key, masked frames with a fixed
 //! mask, the server's frames parsed minimally. Every read and write has a timeout and every loop a
@@ -63,6 +64,18 @@ fn example_path() -> PathBuf {
          run `cargo build --example echo_server` first",
         path.display()
     );
+    // `cargo test --test example_server` does not rebuild the example either: refuse to test a
+    // binary older than its source.
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/echo_server.rs");
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(built), Some(edited)) = (modified(&path), modified(&source)) {
+        assert!(
+            built >= edited,
+            "{} is older than {}: run `cargo build --example echo_server` (or plain `cargo test`)",
+            path.display(),
+            source.display()
+        );
+    }
     path
 }
 
