@@ -1,8 +1,11 @@
 //! An echo server on blocking `std::net`, one thread per connection: the driving loop of a sockless
-//! server, written out in full.
+//! server, written out in full, with the deadlines and the connection cap that keep a hostile
+//! client from holding it hostage.
 //!
 //! ```text
 //! cargo run --release --example echo_server -- [ADDR] [--max-message BYTES] [--protocol NAME]...
+//!     [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]
+//!     [--close-timeout SECS] [--write-timeout SECS]
 //! ```
 //!
 //! * `ADDR`: where to listen, default `127.0.0.1:9001` (`127.0.0.1:0` picks a free port). Once bound,
@@ -11,11 +14,34 @@
 //!   fails the connection with close code 1009.
 //! * `--protocol NAME` (repeatable): subprotocols to support. The server picks the first one the
 //!   client offers that it supports, and accepts without one if none matches.
+//! * `--max-connections N`: how many connections are served at once, default 1024. Past that, a
+//!   new connection is answered `503 Service Unavailable` (with `Retry-After: 1`) and closed at
+//!   once; new connections are served again as soon as one ends.
+//!
+//! The deadlines, in seconds (fractions like `0.5` work, up to 1000000). Each one is a point in
+//! time, not a timeout per `read` or `write`: a client sending one byte just before every read
+//! would time out would otherwise hold the connection forever.
+//!
+//! * `--handshake-timeout SECS`, default 10: the whole request head must arrive within this time
+//!   of the accept.
+//! * `--idle-timeout SECS`, default 60: a complete frame (any frame: a data frame or fragment, a
+//!   Ping, a Pong) must arrive within this time of the previous one, or of the 101 for the first.
+//!   Otherwise the server starts the closing handshake with 1001. Bytes of an unfinished frame do
+//!   not count, so a client trickling a frame cannot keep the connection; the flip side is that
+//!   one frame must arrive whole within this time (at the defaults, a 16 MiB frame needs about
+//!   280 KB/s).
+//! * `--close-timeout SECS`, default 5: once the server has queued its last word (its Close frame,
+//!   whether it starts the closing handshake, answers the client's or fails the connection; or
+//!   the HTTP response to a plain or refused request), the connection is closed within this time,
+//!   whatever the client sends meanwhile.
+//! * `--write-timeout SECS`, default 60: each flush (everything queued for the client at that
+//!   moment, a large echo's payload included) must be written whole within this time of its
+//!   start; a partial write does not extend it. A client that does not read is cut then.
 //!
 //! Every text or binary message is sent back unchanged. A plain `GET /` (no upgrade) gets a small
 //! HTML page that talks to the server, so you can try it from a browser.
 //!
-//! sockless does no I/O: this file owns the socket, the buffers and the timeouts, and the crate
+//! sockless does no I/O: this file owns the socket, the buffers and the deadlines, and the crate
 //! turns bytes into events and messages into bytes. Each connection goes through two phases:
 //!
 //! 1. **Handshake.** Read the HTTP head into `rbuf` until [`ServerHandshake::parse`] completes, then
@@ -23,11 +49,15 @@
 //! 2. **Frames.** Loop: hand `rbuf` to [`Connection::receive`] until it needs more input, handle
 //!    each event, write what [`Connection::poll_transmit`] owes the peer (pongs, the Close reply),
 //!    stop when the connection is [`State::Closed`], otherwise read more.
+//!
+//! A blocking socket only has per-call timeouts, so before each read and each write the server
+//! sets the socket's timeout to the time left until the deadline that applies (see [`Socket`]).
 
 use std::error::Error;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,9 +70,17 @@ use sockless::{
 };
 
 const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol NAME]...\n\
-     \n  ADDR                 address to listen on (default 127.0.0.1:9001)\
-     \n  --max-message BYTES  largest message and frame accepted (default 16777216)\
-     \n  --protocol NAME      a subprotocol to support; may repeat";
+     \x20                  [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]\n\
+     \x20                  [--close-timeout SECS] [--write-timeout SECS]\n\
+     \n  ADDR                      address to listen on (default 127.0.0.1:9001)\
+     \n  --max-message BYTES       largest message and frame accepted (default 16777216)\
+     \n  --protocol NAME           a subprotocol to support; may repeat\
+     \n  --max-connections N       connections served at once; past it, 503 (default 1024)\
+     \n  --handshake-timeout SECS  time for the whole request head (default 10)\
+     \n  --idle-timeout SECS       time allowed between two complete frames (default 60)\
+     \n  --close-timeout SECS      time for the connection to end after our Close (default 5)\
+     \n  --write-timeout SECS      time to write out each batch of output (default 60)\
+     \n  SECS is in seconds, fractions allowed (0.5), at most 1000000";
 
 /// The receive buffer. Any size of at least 139 bytes works (a frame header and a whole control
 /// frame are only taken whole); a bigger one means fewer reads and larger payload pieces.
@@ -54,17 +92,17 @@ const WBUF_LEN: usize = 64 * 1024;
 const COPY_LIMIT: usize = 16 * 1024;
 /// The reassembly buffer keeps at most this much capacity between messages.
 const KEEP_CAPACITY: usize = 1 << 20;
+/// The most bytes read and dropped while waiting for the client to close after our FIN.
+const MAX_DRAIN: usize = 1 << 20;
 
-/// How long a client may take to send its request head.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a connection may stay silent before the server closes it with 1001.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the server waits for the client's Close after sending its own.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a single write may block (a client that stops reading must not pin a thread).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long, at most, the server drains the socket after sending its FIN.
-const LINGER: Duration = Duration::from_secs(2);
+/// The largest deadline accepted on the command line, in seconds.
+const MAX_TIMEOUT_SECS: f64 = 1e6;
+/// How long the accept loop pauses after `accept` failed (out of file descriptors, for example)
+/// instead of spinning. Connections wait in the listen backlog meanwhile.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The answer to a connection past `--max-connections`.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+    Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// A one-page WebSocket client, served for `GET /`.
 const PAGE: &str = r#"<!doctype html>
@@ -117,6 +155,17 @@ struct Options {
     addr: String,
     max_message: u64,
     protocols: Vec<String>,
+    max_connections: usize,
+    timeouts: Timeouts,
+}
+
+/// The deadlines of every connection (the module docs say what each one bounds).
+#[derive(Clone, Copy)]
+struct Timeouts {
+    handshake: Duration,
+    idle: Duration,
+    close: Duration,
+    write: Duration,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
@@ -124,21 +173,39 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         addr: "127.0.0.1:9001".to_owned(),
         max_message: 16 << 20,
         protocols: Vec::new(),
+        max_connections: 1024,
+        timeouts: Timeouts {
+            handshake: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            close: Duration::from_secs(5),
+            write: Duration::from_secs(60),
+        },
     };
     let mut addr = None;
     while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--max-message" => {
-                let value = args.next().ok_or("--max-message needs a value")?;
+                let value = value()?;
                 opts.max_message = value
                     .parse()
                     .ok()
                     .filter(|&n: &u64| usize::try_from(n).is_ok())
                     .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
             }
-            "--protocol" => opts
-                .protocols
-                .push(args.next().ok_or("--protocol needs a value")?),
+            "--protocol" => opts.protocols.push(value()?),
+            "--max-connections" => {
+                let value = value()?;
+                opts.max_connections = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or_else(|| format!("bad --max-connections value {value:?}"))?;
+            }
+            "--handshake-timeout" => opts.timeouts.handshake = seconds(&arg, &value()?)?,
+            "--idle-timeout" => opts.timeouts.idle = seconds(&arg, &value()?)?,
+            "--close-timeout" => opts.timeouts.close = seconds(&arg, &value()?)?,
+            "--write-timeout" => opts.timeouts.write = seconds(&arg, &value()?)?,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
             _ => addr = Some(arg),
@@ -148,6 +215,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         opts.addr = addr;
     }
     Ok(opts)
+}
+
+/// A deadline option's value: seconds, more than 0 and at most [`MAX_TIMEOUT_SECS`].
+fn seconds(flag: &str, value: &str) -> std::result::Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|secs| *secs > 0.0 && *secs <= MAX_TIMEOUT_SECS)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| format!("bad {flag} value {value:?} (seconds, 0 < SECS <= 1000000)"))
 }
 
 fn main() -> ExitCode {
@@ -186,54 +264,126 @@ fn main() -> ExitCode {
     config.max_message_len = opts.max_message;
     config.max_frame_len = opts.max_message;
     let protocols: Arc<[String]> = opts.protocols.into();
+    let timeouts = opts.timeouts;
+    let active = Arc::new(AtomicUsize::new(0));
 
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
+            // A client gave up before we took its connection, or a signal: try again at once.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
-                // For example out of file descriptors: back off instead of spinning.
+                // For example out of file descriptors (EMFILE, ENFILE): back off instead of
+                // spinning. Pending connections wait in the listen backlog until a slot frees.
                 eprintln!("echo_server: accept failed: {e}");
-                thread::sleep(Duration::from_millis(100));
+                thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
+        };
+        let Some(slot) = Slot::take(&active, opts.max_connections) else {
+            refuse_busy(stream);
+            continue;
         };
         let protocols = Arc::clone(&protocols);
         let spawned = thread::Builder::new()
             .name("connection".to_owned())
             .spawn(move || {
+                // Held until the connection is over, socket closed: then the slot is free.
+                let _slot = slot;
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
-                match serve(stream, config, &protocols) {
+                match serve(stream, config, &protocols, timeouts) {
                     Ok(outcome) => eprintln!("{peer}: {outcome}"),
                     Err(e) => eprintln!("{peer}: error: {e}"),
                 }
             });
         if let Err(e) = spawned {
+            // The closure, with the stream and the slot, is dropped: both are released.
             eprintln!("echo_server: cannot start a thread: {e}");
         }
     }
     ExitCode::SUCCESS
 }
 
+/// One of the `--max-connections` places, taken by the accept loop and held by a connection's
+/// thread until the connection is over.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// Takes a slot, unless `max` are taken already.
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self(Arc::clone(active)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a connection past `--max-connections` with 503 and closes it at once: the accept loop
+/// waits for no one. The response fits in the new socket's empty send buffer, so the write does
+/// not block. Whatever part of the request has arrived is read and dropped first, since closing a
+/// socket with unread input resets the connection, which can destroy the response in flight.
+fn refuse_busy(mut stream: TcpStream) {
+    let outcome = stream
+        .set_nonblocking(true)
+        .and_then(|()| stream.write_all(BUSY));
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.read(&mut [0u8; 4096]);
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
+    match outcome {
+        Ok(()) => eprintln!("{peer}: refused with 503: --max-connections reached"),
+        Err(e) => eprintln!("{peer}: refused (--max-connections reached), 503 not sent: {e}"),
+    }
+}
+
 /// Runs one connection from the first byte to the TCP close. Returns how it ended, for the log.
-fn serve(stream: TcpStream, config: Config, protocols: &[String]) -> Result<String> {
+fn serve(
+    stream: TcpStream,
+    config: Config,
+    protocols: &[String],
+    timeouts: Timeouts,
+) -> Result<String> {
+    let handshake_deadline = Instant::now() + timeouts.handshake;
     // Frames are written as soon as they are encoded: do not let Nagle hold them back.
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut rbuf = vec![0u8; RBUF_LEN];
-    let mut out = Output::new(stream);
+    let mut out = Output::new(stream, timeouts.write);
 
     // Phase 1: the opening handshake. Append reads to rbuf and parse the whole buffer each time;
     // the handshake remembers how far it has scanned, and bounds the head (431 past 8 KiB).
     let mut handshake = ServerHandshake::new(config);
     let mut filled = 0;
     let (conn, protocol, head_len) = loop {
-        match read(&mut out.stream, &mut rbuf[filled..])? {
+        match out
+            .socket
+            .read_by(&mut rbuf[filled..], handshake_deadline)?
+        {
             ReadOutcome::Data(n) => filled += n,
             ReadOutcome::Eof => return Ok("closed during the handshake".to_owned()),
-            ReadOutcome::TimedOut => return Ok("handshake timed out".to_owned()),
+            ReadOutcome::TimedOut => {
+                return Ok(format!(
+                    "no complete request head within {:?}: closed",
+                    timeouts.handshake
+                ))
+            }
         }
         let mut headers = [EMPTY_HEADER; 64];
         match handshake.parse(&rbuf[..filled], &mut headers) {
@@ -250,18 +400,21 @@ fn serve(stream: TcpStream, config: Config, protocols: &[String]) -> Result<Stri
                 break (conn, protocol.map(str::to_owned), req.len());
             }
             Err(HandshakeError::NotUpgrade) => {
-                // A plain HTTP GET, from a browser's address bar or curl: serve the page.
+                // A plain HTTP GET, from a browser's address bar or curl: serve the page. That is
+                // our last word, so the close deadline starts.
+                let deadline = out.close_within(timeouts.close);
                 let outcome = serve_page(&rbuf[..filled], &mut out)?;
-                linger_close(&mut out.stream, &mut rbuf);
+                linger_close(&mut out.socket, &mut rbuf, deadline);
                 return Ok(outcome);
             }
             Err(e) => {
                 // Anything else gets its status: 400, 405, 426 (with `Sec-WebSocket-Version: 13`)
                 // or 431, then the connection is closed.
+                let deadline = out.close_within(timeouts.close);
                 let n = handshake.write_error(e, out.spare())?;
                 out.commit(n);
                 out.flush()?;
-                linger_close(&mut out.stream, &mut rbuf);
+                linger_close(&mut out.socket, &mut rbuf, deadline);
                 return Ok(format!("handshake refused with {}: {e}", e.status()));
             }
         }
@@ -271,7 +424,6 @@ fn serve(stream: TcpStream, config: Config, protocols: &[String]) -> Result<Stri
     out.flush()?;
     rbuf.copy_within(head_len..filled, 0);
     filled -= head_len;
-    out.stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
 
     let mut session = Session {
         conn,
@@ -279,9 +431,13 @@ fn serve(stream: TcpStream, config: Config, protocols: &[String]) -> Result<Stri
         msg: Vec::new(),
         peer_close: None,
         idle_closed: false,
+        timeouts,
+        last_frame: Instant::now(),
     };
     let outcome = session.run(&mut rbuf, filled)?;
-    linger_close(&mut session.out.stream, &mut rbuf);
+    // Our Close has been sent (or the client closed TCP first): drain until the close deadline.
+    let deadline = session.out.close_within(timeouts.close);
+    linger_close(&mut session.out.socket, &mut rbuf, deadline);
     Ok(match protocol {
         Some(p) => format!("[{p}] {outcome}"),
         None => outcome,
@@ -299,6 +455,10 @@ struct Session {
     peer_close: Option<String>,
     /// We started the closing handshake because the client was idle.
     idle_closed: bool,
+    timeouts: Timeouts,
+    /// When the last complete frame arrived (at first: when the handshake completed). The idle
+    /// deadline counts from here.
+    last_frame: Instant,
 }
 
 impl Session {
@@ -310,11 +470,15 @@ impl Session {
             // Payloads come back as slices of rbuf, unmasked in place.
             let mut pos = 0;
             let mut failure = None;
+            let mut frame_ended = false;
             while pos < filled {
                 let r = self.conn.receive(&mut rbuf[pos..filled]);
                 pos += r.consumed;
                 match r.result {
-                    Ok(Recv::Event(event)) => self.on_event(event)?,
+                    Ok(Recv::Event(event)) => {
+                        frame_ended |= ends_frame(&event);
+                        self.on_event(event)?;
+                    }
                     // A second Ping while the first one's Pong is still queued: move the Pong to
                     // the write buffer, then hand in the same bytes again.
                     Ok(Recv::NeedFlush) => {
@@ -337,10 +501,17 @@ impl Session {
             // read: one move per read, not one per event.
             rbuf.copy_within(pos..filled, 0);
             filled -= pos;
+            if frame_ended {
+                self.last_frame = Instant::now();
+            }
 
             // Write what the connection owes the peer (pongs, the Close reply or the error's
-            // Close) behind the echoes, then send the whole batch.
+            // Close) behind the echoes, then send the whole batch. Once our Close is queued, the
+            // close deadline bounds everything that follows, this write included.
             self.flush_owed()?;
+            if self.conn.state() != State::Open {
+                self.out.close_within(self.timeouts.close);
+            }
             self.out.flush()?;
 
             if let Some(e) = failure {
@@ -363,23 +534,33 @@ impl Session {
                 return Err("receive buffer full".into());
             }
 
-            match read(&mut self.out.stream, &mut rbuf[filled..])? {
+            let deadline = match self.out.close_deadline {
+                // Closing: the client's Close must arrive by the close deadline.
+                Some(deadline) => deadline,
+                // Open: the next complete frame must arrive within the idle timeout of the last.
+                None => self.last_frame + self.timeouts.idle,
+            };
+            match self.out.socket.read_by(&mut rbuf[filled..], deadline)? {
                 ReadOutcome::Data(n) => filled += n,
                 ReadOutcome::Eof => {
                     return Ok("client closed TCP without a closing handshake (1006)".to_owned())
                 }
                 ReadOutcome::TimedOut if self.conn.state() == State::Open => {
-                    // Idle for too long: start the closing handshake, and wait a little for the
-                    // client's answer (data still arriving meanwhile is read and dropped).
+                    // Idle for too long: start the closing handshake, and wait until the close
+                    // deadline for the client's answer (data still arriving meanwhile is read and
+                    // dropped).
+                    self.out.close_within(self.timeouts.close);
                     let conn = &mut self.conn;
                     self.out
                         .encode(|buf| conn.close(CloseCode::GOING_AWAY, "idle timeout", buf))?;
                     self.out.flush()?;
-                    self.out.stream.set_read_timeout(Some(CLOSE_TIMEOUT))?;
                     self.idle_closed = true;
                 }
                 ReadOutcome::TimedOut => {
-                    return Ok("timed out waiting for the client's Close".to_owned())
+                    return Ok(format!(
+                        "no Close from the client within {:?} of ours",
+                        self.timeouts.close
+                    ))
                 }
             }
         }
@@ -453,7 +634,7 @@ impl Session {
         // A server does not mask, so this leaves the bytes as they are; it tells the connection
         // that the frame's payload has gone by (a client's connection would mask it in place).
         self.conn.send_payload(payload)?;
-        self.out.write_frame(&header[..n], payload)?;
+        self.out.write_all(&header[..n], payload)?;
         Ok(())
     }
 
@@ -472,21 +653,45 @@ impl Session {
     }
 }
 
+/// Whether `event` is the end of a frame: the idle deadline counts from the last one. A data
+/// payload piece that leaves its frame unfinished is not, so trickling a frame keeps nothing
+/// alive.
+fn ends_frame(event: &Event<'_>) -> bool {
+    match event {
+        Event::Data { frame_done, .. } => *frame_done,
+        Event::Ping(_) | Event::Pong(_) | Event::Close(_) => true,
+    }
+}
+
 /// The write side: the socket and a buffer of encoded bytes waiting to be written.
 struct Output {
-    stream: TcpStream,
+    socket: Socket,
     buf: Vec<u8>,
     /// `buf[..pending]` is encoded and not yet written.
     pending: usize,
+    /// How long each flush may take in all.
+    write_timeout: Duration,
+    /// Set once the server has queued its last word (its Close, or an HTTP response): the
+    /// connection ends by then, so no read and no write goes past it.
+    close_deadline: Option<Instant>,
 }
 
 impl Output {
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: TcpStream, write_timeout: Duration) -> Self {
         Self {
-            stream,
+            socket: Socket::new(stream),
             buf: vec![0u8; WBUF_LEN],
             pending: 0,
+            write_timeout,
+            close_deadline: None,
         }
+    }
+
+    /// Starts the close deadline, `timeout` from now, unless it has started already. Returns it.
+    fn close_within(&mut self, timeout: Duration) -> Instant {
+        *self
+            .close_deadline
+            .get_or_insert_with(|| Instant::now() + timeout)
     }
 
     /// The free part of the buffer.
@@ -519,29 +724,32 @@ impl Output {
 
     /// Writes out everything pending.
     fn flush(&mut self) -> io::Result<()> {
-        if self.pending > 0 {
-            self.stream.write_all(&self.buf[..self.pending])?;
-            self.pending = 0;
+        if self.pending == 0 {
+            return Ok(());
         }
-        Ok(())
+        self.write_all(&[], &[])
     }
 
-    /// Writes what is pending, then a frame's header and payload, in one vectored write (or as
-    /// few as the kernel allows).
-    fn write_frame(&mut self, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    /// Writes what is pending, then `header` and `body` (a frame's header and payload, say), in
+    /// one vectored write, or as few as the kernel allows. All of it must be written within the
+    /// write timeout from now (and by the close deadline, once that runs): a client that reads
+    /// a little at a time does not extend it. Past it, this fails with `TimedOut`.
+    fn write_all(&mut self, header: &[u8], body: &[u8]) -> io::Result<()> {
+        let mut deadline = Instant::now() + self.write_timeout;
+        if let Some(close_deadline) = self.close_deadline {
+            deadline = deadline.min(close_deadline);
+        }
         let mut slices = [
             IoSlice::new(&self.buf[..self.pending]),
             IoSlice::new(header),
-            IoSlice::new(payload),
+            IoSlice::new(body),
         ];
         let mut slices = &mut slices[..];
         IoSlice::advance_slices(&mut slices, 0); // skip empty slices
         while !slices.is_empty() {
-            match self.stream.write_vectored(slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            match self.socket.write_by(slices, deadline)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => IoSlice::advance_slices(&mut slices, n),
             }
         }
         self.pending = 0;
@@ -549,35 +757,96 @@ impl Output {
     }
 }
 
+/// A TCP stream whose reads and writes end by a deadline. A blocking socket only has timeouts per
+/// call, so before each call its timeout is set to the time left until the deadline. To spare
+/// that system call on most reads and writes, a timeout already set is kept as long as it ends in
+/// time (it is no longer than the time left); if it then expires before the deadline (which has
+/// moved on meanwhile), the call is simply tried again with the time left.
+struct Socket {
+    tcp: TcpStream,
+    /// The socket's read and write timeouts as last set; `None` when they must be set again.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
 enum ReadOutcome {
     Data(usize),
     Eof,
+    /// The deadline passed.
     TimedOut,
 }
 
-/// One read, with the read timeout reported as an outcome rather than an error.
-fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<ReadOutcome> {
-    loop {
-        return match stream.read(buf) {
-            Ok(0) => Ok(ReadOutcome::Eof),
-            Ok(n) => Ok(ReadOutcome::Data(n)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // A timeout is `WouldBlock` on Unix and `TimedOut` on Windows.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(ReadOutcome::TimedOut)
-            }
-            Err(e) => Err(e),
-        };
+impl Socket {
+    fn new(tcp: TcpStream) -> Self {
+        Self {
+            tcp,
+            read_timeout: None,
+            write_timeout: None,
+        }
     }
+
+    /// One read that returns by `deadline`, however the client spaces its bytes.
+    fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<ReadOutcome> {
+        loop {
+            let Some(left) = time_left(deadline) else {
+                return Ok(ReadOutcome::TimedOut);
+            };
+            if self.read_timeout.is_none_or(|timeout| timeout > left) {
+                self.tcp.set_read_timeout(Some(left))?;
+                self.read_timeout = Some(left);
+            }
+            match self.tcp.read(buf) {
+                Ok(0) => return Ok(ReadOutcome::Eof),
+                Ok(n) => return Ok(ReadOutcome::Data(n)),
+                Err(e) if is_timeout(&e) => self.read_timeout = None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One vectored write that returns by `deadline`: the number of bytes written (perhaps fewer
+    /// than offered), or an error of kind `TimedOut` once the deadline has passed.
+    fn write_by(&mut self, slices: &[IoSlice<'_>], deadline: Instant) -> io::Result<usize> {
+        loop {
+            let Some(left) = time_left(deadline) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "write deadline passed: the client does not read",
+                ));
+            };
+            if self.write_timeout.is_none_or(|timeout| timeout > left) {
+                self.tcp.set_write_timeout(Some(left))?;
+                self.write_timeout = Some(left);
+            }
+            match self.tcp.write_vectored(slices) {
+                Ok(n) => return Ok(n),
+                Err(e) if is_timeout(&e) => self.write_timeout = None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The time left until `deadline`, or `None` if it has passed.
+fn time_left(deadline: Instant) -> Option<Duration> {
+    Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+}
+
+/// Whether a read or write failed because the socket's timeout expired (`WouldBlock` on Unix,
+/// `TimedOut` on Windows).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Answers a plain HTTP request: the page for `/`, 404 for anything else. `head` holds the request
 /// head (already known to be a well-formed `GET`; only its path is needed, so parse it again).
+/// The answer does not depend on the request's HTTP version: `HTTP/1.1` with `Connection: close`
+/// and a `Content-Length` is understood by HTTP/1.0 clients too.
 fn serve_page(head: &[u8], out: &mut Output) -> Result<String> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
@@ -591,27 +860,26 @@ fn serve_page(head: &[u8], out: &mut Output) -> Result<String> {
     } else {
         ("404 Not Found", "text/plain; charset=utf-8", "not found\n")
     };
-    let response = format!(
+    let response_head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+         Connection: close\r\n\r\n",
         body.len()
     );
-    out.stream.write_all(response.as_bytes())?;
+    out.write_all(response_head.as_bytes(), body.as_bytes())?;
     Ok(format!("HTTP GET {target:?}: {status}"))
 }
 
 /// Closes the TCP connection gently: send our FIN, then read and drop whatever the client still
-/// sends until it closes too (for a bounded time). Closing a socket with unread input makes the
-/// kernel send a reset, which can destroy the last frames still in flight to the client.
-fn linger_close(stream: &mut TcpStream, buf: &mut [u8]) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + LINGER;
-    let _ = stream.set_read_timeout(Some(LINGER));
+/// sends until it closes too, or until `deadline` (the close deadline). Closing a socket with
+/// unread input makes the kernel send a reset, which can destroy the last frames still in flight
+/// to the client.
+fn linger_close(socket: &mut Socket, buf: &mut [u8], deadline: Instant) {
+    let _ = socket.tcp.shutdown(Shutdown::Write);
     let mut drained = 0;
-    while Instant::now() < deadline && drained < (1 << 20) {
-        match stream.read(buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
+    while drained < MAX_DRAIN {
+        match socket.read_by(buf, deadline) {
+            Ok(ReadOutcome::Data(n)) => drained += n,
+            _ => break,
         }
     }
 }
