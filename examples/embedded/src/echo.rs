@@ -9,8 +9,8 @@ use core::fmt;
 use sockless::frame::MAX_HEADER_LEN;
 use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 use sockless::{
-    Config, Connection, DataKind, Event, HandshakeError, ProtocolError, RandomSource, Recv,
-    SendError, State, Status,
+    CloseCode, Config, Connection, DataKind, Event, HandshakeError, ProtocolError, RandomSource,
+    Recv, SendError, State, Status,
 };
 
 /// The receive buffer's length. It holds the upgrade request (so the head may take at most this
@@ -50,6 +50,15 @@ pub trait Transport {
     /// # Errors
     /// The transport's own; the echo stops and returns it.
     fn write_all(&mut self, buf: &[u8]) -> Result<(), Self::Error>;
+
+    /// Whether a read `error` means only that nothing arrived for the transport's idle time (a
+    /// read timeout). The echo then starts the closing handshake itself, with 1001 (going away),
+    /// and goes on reading for the peer's Close; a second timeout ends it with the error.
+    /// By default no error is a timeout.
+    fn is_timeout(error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 /// Why an echo session ended other than by a closing handshake.
@@ -122,7 +131,7 @@ pub const fn config() -> Config {
 }
 
 /// Serves one connection: reads the upgrade request, answers it, then echoes every message back
-/// until the closing handshake is over. Returns `Ok` then; the caller closes the transport (a
+/// until the closing handshake is over (begun by the peer, or by this loop on a read timeout). Returns `Ok` then; the caller closes the transport (a
 /// server closes it first, RFC 6455 7.1.1).
 ///
 /// # Errors
@@ -179,7 +188,9 @@ fn accept<T: Transport>(
 /// The frame loop: `buffers.rx[..filled]` holds bytes already read. Echoes each data piece as it
 /// arrives, as its own frame (the message keeps its kind and its end; only its fragmentation may
 /// differ), lets sockless queue the Pongs and the Close reply, and writes them. Returns once the
-/// connection is [`State::Closed`]. Works for either role: a client's echo is masked in place.
+/// connection is [`State::Closed`], after the peer's Close or, if the transport reports a read
+/// timeout ([`Transport::is_timeout`]), after the Close this loop sends then. Works for either
+/// role: a client's echo is masked in place.
 ///
 /// # Errors
 /// As [`serve`], less the handshake.
@@ -231,7 +242,14 @@ pub fn echo<T: Transport, R: RandomSource>(
         // While receiving, fewer than 139 bytes stay unconsumed (a partial header or control
         // frame), so the buffer always has room.
         let free = buffers.rx.get_mut(filled..).unwrap_or_default();
-        filled += read(transport, free)?;
+        match read(transport, free) {
+            Ok(n) => filled += n,
+            Err(Error::Transport(e)) if T::is_timeout(&e) && conn.state() == State::Open => {
+                let n = conn.close(CloseCode::GOING_AWAY, "idle", &mut buffers.tx)?;
+                write(transport, buffers.tx.get(..n).unwrap_or_default())?;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

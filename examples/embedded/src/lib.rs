@@ -14,7 +14,8 @@
 //!   512 bytes. The echoed message has the same kind and bytes; only its fragmentation may differ.
 //! * **Every obligation.** Each Ping gets its Pong (queued by sockless, written by the loop), the
 //!   peer's Close is answered, a protocol error is answered with the Close carrying its code, and
-//!   a refused upgrade with its HTTP status.
+//!   a refused upgrade with its HTTP status. A transport that reports read timeouts
+//!   ([`Transport::is_timeout`]) gets an idle connection closed politely, with 1001.
 //!
 //! ```no_run
 //! use sockless_embedded::{serve, Buffers, Transport};

@@ -34,7 +34,13 @@ enum Step {
     Raw(Vec<u8>),
     /// The client's Close.
     Close(CloseCode),
+    /// Nothing arrives: the read times out.
+    Idle,
 }
+
+/// The in-memory transport's only error: a read timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimedOut;
 
 /// The client's end of the in-memory stream.
 struct Peer {
@@ -57,6 +63,8 @@ struct Peer {
     /// Frames the echo arrived in (one per piece the server got).
     echo_frames: usize,
     close_received: Option<Option<CloseCode>>,
+    /// Answer a Close the server begins.
+    auto_reply: bool,
 }
 
 impl Peer {
@@ -84,13 +92,15 @@ impl Peer {
             message: None,
             echo_frames: 0,
             close_received: None,
+            auto_reply: true,
         }
     }
 
-    /// Encodes the next step into `to_server`; false when there is none.
-    fn next_step(&mut self) -> bool {
+    /// Encodes the next step into `to_server`: `Ok(false)` when there is none, `Err` for
+    /// [`Step::Idle`].
+    fn next_step(&mut self) -> Result<bool, TimedOut> {
         let Some(step) = self.steps.pop_front() else {
-            return false;
+            return Ok(false);
         };
         self.to_server.clear();
         self.sent = 0;
@@ -129,8 +139,9 @@ impl Peer {
                 let n = conn.close(code, "", &mut out).expect("close");
                 self.to_server.extend_from_slice(&out[..n]);
             }
+            Step::Idle => return Err(TimedOut),
         }
-        true
+        Ok(true)
     }
 
     /// Hands what the server wrote to the handshake, then to the connection.
@@ -187,6 +198,16 @@ impl Peer {
                 Recv::Event(Event::Ping(_)) => panic!("the echo never pings"),
                 Recv::Event(Event::Close(frame)) => {
                     self.close_received = Some(frame.map(|f| f.code));
+                    // Answer a Close the server began: it goes out after what is still unread.
+                    if conn.state() == State::CloseReceived && self.auto_reply {
+                        let mut out = [0u8; 256];
+                        let n = conn.poll_transmit(&mut out).expect("the Close reply");
+                        if self.sent == self.to_server.len() {
+                            self.to_server.clear();
+                            self.sent = 0;
+                        }
+                        self.to_server.extend_from_slice(&out[..n]);
+                    }
                 }
                 Recv::NeedInput | Recv::Closed => break,
                 Recv::NeedFlush => panic!("the client owes nothing"),
@@ -197,12 +218,12 @@ impl Peer {
 }
 
 impl Transport for Peer {
-    type Error = std::convert::Infallible;
+    type Error = TimedOut;
 
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         assert!(!buf.is_empty(), "read into an empty buffer");
         while self.sent == self.to_server.len() {
-            if !self.next_step() {
+            if !self.next_step()? {
                 return Ok(0);
             }
         }
@@ -218,6 +239,10 @@ impl Transport for Peer {
         self.from_server.extend_from_slice(buf);
         self.take_server_bytes();
         Ok(())
+    }
+
+    fn is_timeout(_: &TimedOut) -> bool {
+        true
     }
 }
 
@@ -393,6 +418,40 @@ fn the_transport_closing_early_is_an_error() {
     let mut peer = Peer::new(Chunking::Whole, steps);
     assert_eq!(serve(&mut peer, &mut Buffers::new()), Err(Error::Eof));
     assert!(peer.expected_pongs.is_empty(), "the Pong went out first");
+}
+
+#[test]
+fn an_idle_read_timeout_closes_with_1001() {
+    let steps = vec![
+        Step::Message {
+            kind: DataKind::Binary,
+            payload: binary(2000, 3),
+            fragment: 700,
+        },
+        Step::Idle,
+    ];
+    for chunking in [Chunking::Whole, Chunking::Bytewise] {
+        let mut peer = Peer::new(chunking, steps.clone());
+        assert_eq!(serve(&mut peer, &mut Buffers::new()), Ok(()));
+        assert!(peer.expected_messages.is_empty());
+        assert_eq!(peer.close_received, Some(Some(CloseCode::GOING_AWAY)));
+        assert_eq!(
+            peer.conn.as_ref().map(Connection::state),
+            Some(State::Closed)
+        );
+    }
+}
+
+#[test]
+fn a_second_timeout_while_closing_ends_the_session() {
+    let mut peer = Peer::new(Chunking::Whole, vec![Step::Idle, Step::Idle]);
+    // A client that never answers the server's Close: the next read times out too.
+    peer.auto_reply = false;
+    assert_eq!(
+        serve(&mut peer, &mut Buffers::new()),
+        Err(Error::Transport(TimedOut))
+    );
+    assert_eq!(peer.close_received, Some(Some(CloseCode::GOING_AWAY)));
 }
 
 #[test]
