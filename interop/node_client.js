@@ -1,27 +1,32 @@
 #!/usr/bin/env node
 // Node `ws` client peer: drives the scenarios against the echo server under test.
-// Usage: node node_client.js PORT
+// Usage: node node_client.js PORT [--deflate on|off]
 // Prints one JSON line per scenario: {"scenario", "ok", "detail"} or {"scenario", "skip"},
 // then {"event": "done"}. run_interop.py turns them into PASS/FAIL lines.
 //
-//        node node_client.js PORT --library wait-close|close
+//        node node_client.js PORT --library wait-close|close [--deflate on|off]
 // The library-server direction (a server test of tests/peers.rs listens on PORT): send one
 // message and check its echo, then wait for the server to close (wait-close) or close with
 // 4006 "client-bye" (close). Prints one line
 // {"event":"library","mode","echo","close_code","close_reason","error"}: echo is "ok" or what
 // differed; close_code/close_reason are what the server sent in its Close.
+//
+// --deflate on|off: offer permessage-deflate or not (without it, ws's default: offered).
 'use strict';
 
 const WebSocket = require('ws');
 const S = require('./scenarios.js');
-const { NodeConn, digest, out, MAX_PAYLOAD } = require('./node_common.js');
+const { NodeConn, digest, out, parseFlags, MAX_PAYLOAD } = require('./node_common.js');
 
 const port = Number(process.argv[2]);
+const flags = parseFlags(process.argv.slice(3), ['--library', '--deflate']);
 const base = 'ws://127.0.0.1:' + port + '/';
+const wsOptions = { maxPayload: MAX_PAYLOAD, handshakeTimeout: 10000 };
+if (flags['--deflate'] !== undefined) wsOptions.perMessageDeflate = flags['--deflate'] === 'on';
 
 function open(protocols) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(base, protocols, { maxPayload: MAX_PAYLOAD, handshakeTimeout: 10000 });
+    const ws = new WebSocket(base, protocols, wsOptions);
     const conn = new NodeConn(ws);
     const timer = setTimeout(() => { ws.terminate(); reject(new Error('timeout opening connection')); }, 12000);
     ws.once('open', () => { clearTimeout(timer); resolve(conn); });
@@ -116,5 +121,5 @@ async function libraryMain(mode) {
   out(rep);
 }
 
-const run = process.argv[3] === '--library' ? libraryMain(process.argv[4]) : main();
+const run = flags['--library'] !== undefined ? libraryMain(flags['--library']) : main();
 run.then(() => process.exit(0), (e) => { out({ event: 'crash', detail: String(e && e.stack || e) }); process.exit(2); });

@@ -1,5 +1,6 @@
 // Helpers shared by node_client.js and node_server.js: a promise-based wrapper
-// around a `ws` WebSocket (either side) and JSON-lines output for run_interop.py.
+// around a `ws` WebSocket (either side), JSON-lines output for run_interop.py, and the
+// command-line flags.
 'use strict';
 
 const crypto = require('crypto');
@@ -8,6 +9,19 @@ const MAX_PAYLOAD = 64 * 1024 * 1024;
 
 function out(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+// `--name value` pairs from argv, only for the names in `known`; anything else is an error.
+function parseFlags(args, known) {
+  const flags = {};
+  for (let i = 0; i < args.length; i += 2) {
+    if (!known.includes(args[i]) || i + 1 >= args.length) throw new Error('usage: unexpected argument ' + args[i]);
+    flags[args[i]] = args[i + 1];
+  }
+  if (flags['--deflate'] !== undefined && !['on', 'off'].includes(flags['--deflate'])) {
+    throw new Error('usage: --deflate on|off, not ' + flags['--deflate']);
+  }
+  return flags;
 }
 
 async function digest(bytes) {
@@ -115,4 +129,4 @@ class NodeConn {
   }
 }
 
-module.exports = { NodeConn, digest, out, MAX_PAYLOAD };
+module.exports = { NodeConn, digest, out, parseFlags, MAX_PAYLOAD };

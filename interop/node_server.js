@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Node `ws` server peer: the echo client under test connects to it and the server
 // drives the scenarios (it sends, the client echoes back, the server verifies).
-// Usage: node node_server.js   (listens on 127.0.0.1, a free port)
+// Usage: node node_server.js [--deflate on|off]   (listens on 127.0.0.1, a free port)
+// --deflate on|off: accept permessage-deflate or not (without it, ws's default: not accepted).
 // Prints JSON lines: {"event":"listening","port"}, then per connection
 // {"nonce","event":"open","path","offered","selected"}, {"nonce","scenario","ok","detail"}...,
 // {"nonce","event":"end","completed","close_code","close_reason","error"}.
@@ -17,12 +18,13 @@
 
 const { WebSocketServer } = require('ws');
 const S = require('./scenarios.js');
-const { NodeConn, digest, out, MAX_PAYLOAD } = require('./node_common.js');
+const { NodeConn, digest, out, parseFlags, MAX_PAYLOAD } = require('./node_common.js');
 
 const SUPPORTED = ['proto-b', 'proto-c'];
 const SCENARIOS = S.dataScenarios();
+const flags = parseFlags(process.argv.slice(2), ['--deflate']);
 
-const wss = new WebSocketServer({
+const serverOptions = {
   host: '127.0.0.1',
   port: 0,
   maxPayload: MAX_PAYLOAD,
@@ -31,7 +33,9 @@ const wss = new WebSocketServer({
     for (const p of protocols) if (SUPPORTED.includes(p)) return p;
     return false;
   },
-});
+};
+if (flags['--deflate'] !== undefined) serverOptions.perMessageDeflate = flags['--deflate'] === 'on';
+const wss = new WebSocketServer(serverOptions);
 
 wss.on('listening', () => out({ event: 'listening', port: wss.address().port }));
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Interop matrix for sockless: sets up the peers (Python websockets + wsproto in
 # interop/.venv, Node ws in interop/node_modules, optionally Debian's chromium),
-# builds the examples and tests/peers.rs once, then runs run_interop.py against
-# target/release/examples/echo_server and echo_client (directions echo_server,
-# echo_client) and against the library itself through the #[ignore]d tests of
-# tests/peers.rs (directions library-client, library-server).
+# builds the examples and tests/peers.rs once, then runs run_interop.py against the
+# server examples in target/release/examples (echo_server by default, more with
+# --servers; each is a direction named after it) and echo_client (direction echo_client),
+# and against the library itself through the #[ignore]d tests of tests/peers.rs
+# (directions library-client, library-server).
 #
-#   bash interop/run.sh [run_interop.py options, e.g. --peers websockets,raw]
+#   bash interop/run.sh [run_interop.py options, e.g. --peers websockets,raw --servers echo_server]
 #
 # Environment:
 #   INTEROP_BROWSER=1   install chromium if needed (apt-get) and fail if it is missing
@@ -59,7 +60,8 @@ else
     (cd "$HERE" && bounded 300 npm install --no-audit --no-fund --loglevel=error) || setup_failed "npm install in interop/ failed"
 fi
 
-# 3. The examples under test, built once.
+# 3. The examples under test, built once: every example, so that any server example named
+# in --servers is there (run_interop.py fails a missing one as `FAIL - NAME setup`).
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 EXAMPLES="$TARGET_DIR/release/examples"
@@ -105,7 +107,7 @@ say "setup took $((SECONDS - START)) s"
 # printing one, print a failing one so the last line is always the summary.
 LOG="$(mktemp "${TMPDIR:-/tmp}/sockless-interop-XXXXXX.log")"
 bounded 560 "$VENV/bin/python" -u "$HERE/run_interop.py" --browser "$BROWSER_MODE" \
-    --server-cmd "$(printf %q "$EXAMPLES/echo_server")" --client-cmd "$(printf %q "$EXAMPLES/echo_client")" "$@" | tee "$LOG"
+    --examples-dir "$EXAMPLES" "$@" | tee "$LOG"
 rc=${PIPESTATUS[0]}
 if ! tail -n 1 "$LOG" | grep -Eq '^interop: [0-9]+ passed, [0-9]+ failed$'; then
     echo "FAIL harness - run_interop.py ended without a summary (exit $rc)"

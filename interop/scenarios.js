@@ -1,6 +1,6 @@
 // Scenario definitions shared by the Node peers (node_client.js, node_server.js)
 // and the browser page (browser_test.html). Keep names and order identical to
-// data_scenarios() in run_interop.py: the driver checks them.
+// data_scenarios() in wsinterop/scenarios.py: the driver checks them.
 (function (root, factory) {
   if (typeof module === 'object' && module.exports) module.exports = factory();
   else root.InteropScenarios = factory();
