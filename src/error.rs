@@ -62,8 +62,8 @@ pub enum ProtocolError {
     InvalidClosePayload,
     /// A Close frame carried a code that may not appear on the wire. Close code 1002.
     InvalidCloseCode(u16),
-    /// A frame declared a payload longer than [`Config::max_frame_len`](crate::Config::max_frame_len).
-    /// Close code 1009.
+    /// A data frame declared a payload longer than
+    /// [`Config::max_frame_len`](crate::Config::max_frame_len). Close code 1009.
     FrameTooLong,
     /// A message grew beyond [`Config::max_message_len`](crate::Config::max_message_len). Close code 1009.
     MessageTooLong,

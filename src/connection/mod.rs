@@ -369,7 +369,9 @@ impl<R: RandomSource> Connection<R> {
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
-        if h.payload_len > self.max_frame_len {
+        // Control frames are bounded by the RFC's 125 bytes (checked by `FrameHeader::decode`),
+        // never by the configured data frame limit.
+        if !h.opcode.is_control() && h.payload_len > self.max_frame_len {
             return Err(ProtocolError::FrameTooLong);
         }
         Ok(())

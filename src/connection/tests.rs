@@ -1225,6 +1225,41 @@ fn frame_over_max_frame_len_fails_at_the_header() {
             let h = header_bytes(b0, peer_mask(role), len);
             violation(&mut c, &h, ProtocolError::FrameTooLong, 1009);
         }
+        // Control frames are bounded by the RFC's 125 bytes, not by the frame limit.
+        let mut cfg = config();
+        cfg.max_frame_len = 10;
+        let mut c = conn(role, cfg);
+        let reason = [b'r'; 123];
+        let mut input = frame(role, true, OpCode::Ping, &[7; 125]);
+        input.extend(frame(role, true, OpCode::Pong, &[8; 11]));
+        input.extend(frame(role, true, OpCode::Close, &close_body(1000, &reason)));
+        let (events, consumed, end) = feed(&mut c, &input);
+        let reason = String::from_utf8(reason.to_vec()).unwrap();
+        assert_eq!(
+            events,
+            [
+                Ev::Ping(vec![7; 125]),
+                Ev::Pong(vec![8; 11]),
+                Ev::Close(Some((1000, reason)))
+            ]
+        );
+        assert_eq!((consumed, end), (input.len(), End::Closed));
+        let out = flush(&mut c);
+        let frames: Vec<_> = frames_from(role, &out)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Pong, vec![7; 125]),
+                (OpCode::Close, close_body(1000, b""))
+            ]
+        );
+        // A data frame of 11 still fails.
+        let mut c = conn(role, cfg);
+        let h = header_bytes(0x82, peer_mask(role), 11);
+        violation(&mut c, &h, ProtocolError::FrameTooLong, 1009);
         // The default is 16 MiB.
         let mut c = conn(role, config());
         let h = header_bytes(0x82, peer_mask(role), (16 << 20) + 1);
