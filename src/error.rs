@@ -116,8 +116,12 @@ pub enum SendError {
     Closing,
     /// A control frame payload (Ping, Pong, or Close code plus reason) over 125 bytes.
     ControlPayloadTooLong,
-    /// The close code may not be sent on the wire (for example 1005, 1006 or 1015).
+    /// The close code may not be sent on the wire (for example 1006 or 1015).
     InvalidCloseCode(u16),
+    /// [`Connection::close`](crate::Connection::close) was given a reason with
+    /// [`CloseCode::NO_STATUS`], which sends a Close without a payload: a reason can only follow a
+    /// code (RFC 6455 5.5.1), so it would be lost.
+    ReasonWithoutCode,
     /// A message of the other kind is in progress: finish it (a frame with `fin`) first, or a new
     /// message was started as a continuation of none.
     MessageInProgress,
@@ -150,6 +154,7 @@ impl fmt::Display for SendError {
             Self::Closing => f.write_str("the connection is closing; nothing more may be sent"),
             Self::ControlPayloadTooLong => f.write_str("control frame payload over 125 bytes"),
             Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            Self::ReasonWithoutCode => f.write_str("a close reason needs a close code"),
             Self::MessageInProgress => f.write_str("another message is in progress"),
             Self::FrameInProgress => f.write_str("a streamed frame still expects payload"),
             Self::PayloadOverrun => f.write_str("more payload than the frame header declared"),

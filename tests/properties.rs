@@ -1014,7 +1014,8 @@ proptest! {
         }
     }
 
-    /// Codes that may not be sent, and reasons over 123 bytes, are refused without writing.
+    /// Codes that may not be sent, reasons over 123 bytes and reasons without a code are refused
+    /// without writing.
     #[test]
     fn unsendable_closes_are_refused(code in any::<u16>(), long in 124usize..200) {
         let mut server = Connection::server(Config::default());
@@ -1034,6 +1035,12 @@ proptest! {
         prop_assert_eq!(
             server.close(CloseCode::NORMAL, &reason, &mut out),
             Err(SendError::ControlPayloadTooLong)
+        );
+        prop_assert_eq!(server.state(), State::Open);
+        // No status, no reason: a reason with 1005 would be lost, so it is refused.
+        prop_assert_eq!(
+            server.close(CloseCode::NO_STATUS, &reason[..long % 124 + 1], &mut out),
+            Err(SendError::ReasonWithoutCode)
         );
         prop_assert_eq!(server.state(), State::Open);
     }

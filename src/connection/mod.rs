@@ -648,7 +648,7 @@ impl<R: RandomSource> Connection<R> {
     /// Starts the closing handshake, or answers the peer's Close: encodes a Close frame with `code`
     /// and `reason` into `out` and returns the length written (a Pong still owed for a received
     /// Ping is written in front of it). [`CloseCode::NO_STATUS`] sends a Close with
-    /// no payload (and no reason). After it nothing more can be sent; the state becomes
+    /// no payload, so its `reason` must be empty. After it nothing more can be sent; the state becomes
     /// [`State::CloseSent`], or [`State::Closed`] when answering the peer's Close.
     ///
     /// ```
@@ -662,6 +662,7 @@ impl<R: RandomSource> Connection<R> {
     ///
     /// # Errors
     /// [`SendError::InvalidCloseCode`] for a code that may not be sent,
+    /// [`SendError::ReasonWithoutCode`] for a non-empty reason with [`CloseCode::NO_STATUS`],
     /// [`SendError::ControlPayloadTooLong`] for a reason over 123 bytes, [`SendError::Closing`] if a
     /// Close was already sent or queued, and otherwise as [`send`](Self::send).
     pub fn close(
@@ -679,6 +680,9 @@ impl<R: RandomSource> Connection<R> {
         }
         let mut body = [0u8; 125];
         let payload: &[u8] = if code == CloseCode::NO_STATUS {
+            if !reason.is_empty() {
+                return Err(SendError::ReasonWithoutCode);
+            }
             &[]
         } else if !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.0));

@@ -1727,8 +1727,15 @@ fn close_validates_code_and_reason() {
 fn close_with_no_status_sends_an_empty_close() {
     for role in ROLES {
         let mut c = conn(role, config());
-        let mut out = [0u8; 64];
-        let n = c.close(CloseCode::NO_STATUS, "ignored", &mut out).unwrap();
+        let mut out = [0xAAu8; 64];
+        // A reason needs a code: refused, not silently dropped.
+        assert_eq!(
+            c.close(CloseCode::NO_STATUS, "lost", &mut out),
+            Err(SendError::ReasonWithoutCode)
+        );
+        assert!(out.iter().all(|&b| b == 0xAA));
+        assert_eq!(c.state(), State::Open);
+        let n = c.close(CloseCode::NO_STATUS, "", &mut out).unwrap();
         if role == Role::Server {
             assert_eq!(out[..n], [0x88, 0x00]);
         } else {
