@@ -8,6 +8,8 @@
 //! * [`SendError`]: local misuse or a local resource problem while encoding (too small a buffer, the
 //!   connection is closing, entropy failed). Nothing was written and no state changed.
 //! * [`BufferTooSmall`]: an output buffer was too small; carries the size needed.
+//! * [`EncodeError`]: the stateless frame codec refused to write a header
+//!   ([`FrameHeader::encode`](crate::frame::FrameHeader::encode)).
 
 use core::fmt;
 
@@ -25,6 +27,32 @@ pub struct BufferTooSmall {
 impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "output buffer too small: {} bytes needed", self.needed)
+    }
+}
+
+/// Why [`FrameHeader::encode`](crate::frame::FrameHeader::encode) wrote nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The output buffer is too small.
+    BufferTooSmall(BufferTooSmall),
+    /// The payload length is 2^63 or more: RFC 6455 5.2 requires the most significant bit of the
+    /// 64-bit length to be 0, so no legal frame has it.
+    LengthOverflow,
+}
+
+impl From<BufferTooSmall> for EncodeError {
+    fn from(e: BufferTooSmall) -> Self {
+        Self::BufferTooSmall(e)
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall(e) => e.fmt(f),
+            Self::LengthOverflow => f.write_str("payload length of 2^63 or more"),
+        }
     }
 }
 
@@ -131,6 +159,10 @@ pub enum SendError {
     /// More payload was given to [`Connection::send_payload`](crate::Connection::send_payload) than
     /// the frame header declared, or no streamed frame is in progress.
     PayloadOverrun,
+    /// [`Connection::send_header`](crate::Connection::send_header) was given a payload length of
+    /// 2^63 or more, which no frame may declare (RFC 6455 5.2: the most significant bit of the
+    /// 64-bit length MUST be 0).
+    LengthOverflow,
     /// The caller's randomness source failed while drawing a masking key.
     Random(RandomError),
 }
@@ -138,6 +170,15 @@ pub enum SendError {
 impl From<BufferTooSmall> for SendError {
     fn from(e: BufferTooSmall) -> Self {
         Self::BufferTooSmall(e)
+    }
+}
+
+impl From<EncodeError> for SendError {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::BufferTooSmall(e) => Self::BufferTooSmall(e),
+            EncodeError::LengthOverflow => Self::LengthOverflow,
+        }
     }
 }
 
@@ -158,6 +199,7 @@ impl fmt::Display for SendError {
             Self::MessageInProgress => f.write_str("another message is in progress"),
             Self::FrameInProgress => f.write_str("a streamed frame still expects payload"),
             Self::PayloadOverrun => f.write_str("more payload than the frame header declared"),
+            Self::LengthOverflow => f.write_str("payload length of 2^63 or more"),
             Self::Random(e) => e.fmt(f),
         }
     }
@@ -274,6 +316,7 @@ impl fmt::Display for HandshakeError {
 }
 
 impl core::error::Error for BufferTooSmall {}
+impl core::error::Error for EncodeError {}
 impl core::error::Error for ProtocolError {}
 impl core::error::Error for SendError {}
 impl core::error::Error for HandshakeError {}

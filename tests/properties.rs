@@ -26,8 +26,8 @@ use sockless::handshake::{
 use sockless::message::{Assembler, Message};
 use sockless::utf8::Utf8Validator;
 use sockless::{
-    BufferTooSmall, CloseCode, CloseFrame, Config, Connection, DataKind, Event, HandshakeError,
-    Outgoing, ProtocolError, RandomSource, Recv, Role, SendError, State, Status,
+    BufferTooSmall, CloseCode, CloseFrame, Config, Connection, DataKind, EncodeError, Event,
+    HandshakeError, Outgoing, ProtocolError, RandomSource, Recv, Role, SendError, State, Status,
 };
 
 /// The case count for a property, overridable with `PROPTEST_CASES`.
@@ -912,8 +912,33 @@ proptest! {
             }
         }
         let mut short = [0xAAu8; MAX_HEADER_LEN];
-        prop_assert_eq!(h.encode(&mut short[..n - 1]), Err(BufferTooSmall { needed: n }));
+        prop_assert_eq!(
+            h.encode(&mut short[..n - 1]),
+            Err(EncodeError::BufferTooSmall(BufferTooSmall { needed: n }))
+        );
         prop_assert_eq!(short, [0xAAu8; MAX_HEADER_LEN]);
+    }
+
+    /// A length with the top bit set cannot be written, by the codec or by `send_header`, and
+    /// nothing is written.
+    #[test]
+    fn lengths_with_the_top_bit_set_are_refused(
+        payload_len in (1u64 << 63)..=u64::MAX,
+        mask in proptest::option::of(any::<[u8; 4]>()),
+        client in any::<bool>(),
+    ) {
+        let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask, payload_len };
+        let mut out = [0xAAu8; MAX_HEADER_LEN];
+        prop_assert_eq!(h.encode(&mut out), Err(EncodeError::LengthOverflow));
+        let r = if client {
+            Connection::client(Config::default(), TestRng::new(1))
+                .send_header(DataKind::Text, payload_len, true, &mut out)
+        } else {
+            Connection::server(Config::default())
+                .send_header(DataKind::Text, payload_len, true, &mut out)
+        };
+        prop_assert_eq!(r, Err(SendError::LengthOverflow));
+        prop_assert_eq!(out, [0xAAu8; MAX_HEADER_LEN]);
     }
 }
 

@@ -584,7 +584,8 @@ impl<R: RandomSource> Connection<R> {
     /// ```
     ///
     /// # Errors
-    /// As [`send_frame`](Self::send_frame).
+    /// As [`send_frame`](Self::send_frame); [`SendError::LengthOverflow`] for a `len` of 2^63 or
+    /// more, which no frame may declare (RFC 6455 5.2).
     pub fn send_header(
         &mut self,
         kind: DataKind,
@@ -594,6 +595,9 @@ impl<R: RandomSource> Connection<R> {
     ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
+        if len >> 63 != 0 {
+            return Err(SendError::LengthOverflow);
+        }
         let mut header = FrameHeader {
             fin,
             rsv: 0,

@@ -1582,6 +1582,34 @@ fn streamed_frame_matches_a_one_shot_send() {
 }
 
 #[test]
+fn streamed_frame_length_with_the_top_bit_is_refused() {
+    // RFC 6455 5.2: the most significant bit of the 64-bit length MUST be 0.
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut out = [0xAAu8; 64];
+        for len in [1u64 << 63, u64::MAX] {
+            assert_eq!(
+                c.send_header(DataKind::Binary, len, true, &mut out),
+                Err(SendError::LengthOverflow)
+            );
+        }
+        assert!(out.iter().all(|&b| b == 0xAA));
+        assert_eq!(c.payload_remaining(), 0);
+        // Nothing was started and no key drawn: the largest legal length still works.
+        let n = c
+            .send_header(DataKind::Binary, (1 << 63) - 1, true, &mut out)
+            .unwrap();
+        let Ok(Status::Complete((h, len))) = FrameHeader::decode(&out[..n]) else {
+            panic!("undecodable {:x?}", &out[..n]);
+        };
+        assert_eq!((h.payload_len, len), ((1 << 63) - 1, n));
+        if role == Role::Client {
+            assert_eq!(h.mask, Some([1, 2, 3, 4]));
+        }
+    }
+}
+
+#[test]
 fn streamed_frame_rules() {
     for role in ROLES {
         let mut c = conn(role, config());
