@@ -39,6 +39,12 @@
 //! * **One queued Pong, and back-pressure instead of dropping.** Each Ping gets its own Pong in
 //!   order. When a Ping arrives while the previous Pong is unflushed, `receive` consumes nothing
 //!   and answers `NeedFlush`, so the state stays bounded and no Pong is lost.
+//! * **A Ping is answered until the peer's Close, not until ours.** RFC 6455 5.5.2 lets an
+//!   endpoint skip the Pong only once it has *received* a Close; 5.5.1 forbids only data frames
+//!   after sending one. So in [`State::CloseSent`](crate::State::CloseSent) a Ping still gets its
+//!   automatic Pong through `poll_transmit`, and a Pong owed for a Ping that came before the
+//!   peer's Close is written even once the state is `Closed` (dropping it would make the bytes
+//!   depend on whether the driver flushed between the two frames).
 //! * **Streaming sends go through the connection.** The sketch returned a detached `Masker` from
 //!   `send_header`. Here [`send_payload`](crate::Connection::send_payload) masks chunks in place and
 //!   counts them, so the connection knows when the frame ends: until then

@@ -368,13 +368,15 @@ fn check_stream_chunkings<R: RandomSource>(
             assert_eq!(reference.end, end);
         }
     }
-    // What it wrote: a Pong for every Ping while open (with auto_pong), then the Close reply
-    // (with auto_close) or the error's Close.
+    // What it wrote: a Pong for every Ping until the peer's Close (with auto_pong; our own Close
+    // does not stop them, RFC 6455 5.5.2), then the Close reply (with auto_close) or the error's
+    // Close.
     let mut owed = Vec::new();
     let mut open = !rx.closes_first;
+    let mut peer_closed = false;
     for item in &reference.items {
         match item {
-            Item::Ping(p) if open && rx.auto_pong => owed.push(Item::Pong(p.clone())),
+            Item::Ping(p) if !peer_closed && rx.auto_pong => owed.push(Item::Pong(p.clone())),
             Item::Close(c) => {
                 if open && rx.auto_close {
                     owed.push(Item::Close(
@@ -382,6 +384,7 @@ fn check_stream_chunkings<R: RandomSource>(
                     ));
                 }
                 open = false;
+                peer_closed = true;
             }
             Item::Error(e) if open => {
                 owed.push(Item::Close(Some((e.close_code().0, String::new()))));

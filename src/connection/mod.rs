@@ -43,7 +43,8 @@ pub enum State {
     /// Both directions are open.
     Open,
     /// We sent a Close and wait for the peer's. Received data is still delivered; nothing more may
-    /// be sent.
+    /// be sent, except the Pongs owed for Pings that still arrive (RFC 6455 5.5.2), which
+    /// [`Connection::poll_transmit`] writes as before.
     CloseSent,
     /// The peer sent a Close; ours is not written yet (queued for
     /// [`Connection::poll_transmit`] when [`Config::auto_close`] is on, or up to the caller).
@@ -52,8 +53,9 @@ pub enum State {
     /// A protocol error was found; its Close frame waits in [`Connection::poll_transmit`]. Nothing
     /// more is received.
     Failed,
-    /// The closing handshake is over (or the connection failed and its Close was flushed): close the
-    /// transport.
+    /// The closing handshake is over (or the connection failed and its Close was flushed): flush
+    /// [`Connection::poll_transmit`] (a Pong owed for a Ping that came before the peer's Close may
+    /// still be there), then close the transport.
     Closed,
 }
 
@@ -403,9 +405,10 @@ impl<R: RandomSource> Connection<R> {
         Ok(())
     }
 
-    /// Whether a Ping received now gets an automatic Pong.
+    /// Whether a Ping received now gets an automatic Pong: unless a Close was received (RFC 6455
+    /// 5.5.2). Our own Close forbids only data frames (5.5.1), so `CloseSent` still answers.
     fn will_pong(&self) -> bool {
-        self.auto_pong && self.state == State::Open
+        self.auto_pong && matches!(self.state, State::Open | State::CloseSent)
     }
 
     fn on_control<'a>(

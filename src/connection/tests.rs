@@ -899,12 +899,13 @@ fn close_first_then_peers_close_is_closed() {
         assert_eq!(c.state(), State::CloseSent);
         assert!(!c.wants_transmit());
 
-        // Data still arrives; a Ping gets no Pong now.
+        // Data still arrives; a Ping still gets its Pong (RFC 6455 5.5.2), and no second Close
+        // is written.
         let mut input = frame(role, true, OpCode::Text, b"still");
         input.extend(frame(role, true, OpCode::Ping, b"p"));
         input.extend(frame(role, true, OpCode::Ping, b"p2"));
         input.extend(frame(role, true, OpCode::Close, &close_body(1001, b"")));
-        let (events, consumed, end) = feed(&mut c, &input);
+        let (events, out, end) = drive(&mut c, &input, input.len());
         assert_eq!(
             events,
             [
@@ -914,7 +915,18 @@ fn close_first_then_peers_close_is_closed() {
                 Ev::Close(Some((1001, String::new()))),
             ]
         );
-        assert_eq!((consumed, end), (input.len(), End::Closed));
+        assert_eq!(end, End::Closed);
+        let pongs: Vec<_> = frames_from(role, &out)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            pongs,
+            [
+                (OpCode::Pong, b"p".to_vec()),
+                (OpCode::Pong, b"p2".to_vec())
+            ]
+        );
         assert_eq!(c.state(), State::Closed);
         assert!(!c.wants_transmit());
         assert_eq!(flush(&mut c), []);
@@ -922,20 +934,51 @@ fn close_first_then_peers_close_is_closed() {
 }
 
 #[test]
-fn ping_received_after_close_sent_gets_no_pong() {
+fn ping_received_after_close_sent_gets_its_pong() {
+    // RFC 6455 5.5.2: a Pong answers a Ping unless a Close was received; 5.5.1 forbids only data
+    // frames after our Close.
     for role in ROLES {
         let mut c = conn(role, config());
         let mut out = [0u8; 64];
         let _ = c.close(CloseCode::NORMAL, "", &mut out).unwrap();
-        let f = frame(role, true, OpCode::Ping, b"hello?");
-        let (events, _, end) = feed(&mut c, &f);
+        let mut input = frame(role, true, OpCode::Ping, b"hello?");
+        input.extend(frame(role, true, OpCode::Ping, b"again"));
+        // The second Ping waits for the first Pong, as when open.
+        let (events, consumed, end) = feed(&mut c, &input);
         assert_eq!(
             (events, end),
-            (vec![Ev::Ping(b"hello?".to_vec())], End::NeedInput)
+            (vec![Ev::Ping(b"hello?".to_vec())], End::NeedFlush)
+        );
+        assert!(c.wants_transmit());
+        let pong = flush(&mut c);
+        assert_eq!(
+            one_frame(role, &pong),
+            (OpCode::Pong, true, b"hello?".to_vec())
+        );
+        if role == Role::Server {
+            assert_eq!(pong, [0x8A, 6, b'h', b'e', b'l', b'l', b'o', b'?']);
+        }
+        assert_eq!(c.state(), State::CloseSent);
+        // The second Ping, then the peer's Close in the same read: the Pong is still owed (it was
+        // owed before the Close arrived) and goes out in Closed.
+        let mut rest = input[consumed..].to_vec();
+        rest.extend(frame(role, true, OpCode::Close, b""));
+        let (events, _, end) = feed(&mut c, &rest);
+        assert_eq!(
+            (events, end),
+            (
+                vec![Ev::Ping(b"again".to_vec()), Ev::Close(None)],
+                End::Closed
+            )
+        );
+        assert_eq!(c.state(), State::Closed);
+        assert!(c.wants_transmit());
+        assert_eq!(
+            one_frame(role, &flush(&mut c)),
+            (OpCode::Pong, true, b"again".to_vec())
         );
         assert!(!c.wants_transmit());
-        assert_eq!(flush(&mut c), []);
-        assert_eq!(c.state(), State::CloseSent);
+        assert_eq!(c.state(), State::Closed);
     }
 }
 

@@ -655,7 +655,9 @@ fn expectations(case: &Case) -> Result<Expected, String> {
     for (i, ev) in case.events.iter().enumerate() {
         we_closed |= close_locally(&mut written, i);
         match ev {
-            Ev::Ping(p) if cfg.auto_pong && !we_closed && !peer_closed => written.push(wf_pong(p)),
+            // RFC 6455 5.5.2: a Pong for every Ping unless a Close was received (our own Close
+            // forbids only data frames, 5.5.1).
+            Ev::Ping(p) if cfg.auto_pong && !peer_closed => written.push(wf_pong(p)),
             Ev::Close(c) => {
                 peer_closed = true;
                 if !we_closed && cfg.auto_close {
