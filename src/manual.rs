@@ -39,6 +39,16 @@
 //! * **One queued Pong, and back-pressure instead of dropping.** Each Ping gets its own Pong in
 //!   order. When a Ping arrives while the previous Pong is unflushed, `receive` consumes nothing
 //!   and answers `NeedFlush`, so the state stays bounded and no Pong is lost.
+//! * **Pongs keep their place.** A Pong owed for a received Ping goes out before any frame the
+//!   application sends after that Ping arrived: `send`, `send_frame`, `send_header` and `close`
+//!   write it in front of their own frame (their count includes it; for `send_header` the
+//!   driver writes `out[..n]`, then the payload). Otherwise an echo server that completes a
+//!   fragmented message after an interleaved Ping would echo first and answer the Ping second,
+//!   and the bytes on the wire would depend on whether the driver happened to flush
+//!   `poll_transmit` in between. It stays transactional: the Pong and the frame fit together or
+//!   nothing is written, dequeued or drawn. The one exception is a frame being streamed with
+//!   `send_payload`: a control frame cannot go inside it, so a Pong owed meanwhile waits for its
+//!   end.
 //! * **A Ping is answered until the peer's Close, not until ours.** RFC 6455 5.5.2 lets an
 //!   endpoint skip the Pong only once it has *received* a Close; 5.5.1 forbids only data frames
 //!   after sending one. So in [`State::CloseSent`](crate::State::CloseSent) a Ping still gets its

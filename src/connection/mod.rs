@@ -149,12 +149,24 @@ const NO_PONG: u8 = u8::MAX;
 ///   that reports a protocol error.
 /// * **Output you choose.** [`send`](Self::send), [`send_frame`](Self::send_frame),
 ///   [`send_header`](Self::send_header) + [`send_payload`](Self::send_payload) and
-///   [`close`](Self::close) encode into your buffer at once; write the bytes in the order produced.
+///   [`close`](Self::close) encode into your buffer at once (behind a Pong still owed, see
+///   below); write the bytes in the order produced.
 /// * **Ending.** When [`state`](Self::state) is [`State::Closed`], close the transport (a client
 ///   should first wait a little for the server to close it).
 ///
 /// Timeouts are the driver's: bound the wait for the peer's Close after sending ours, and, if you
 /// want, send Pings on an idle timer and close when no Pong comes back.
+///
+/// # Pongs keep their place
+///
+/// The automatic Pong for a received Ping goes out before any frame the application sends after
+/// that Ping arrived: if [`poll_transmit`](Self::poll_transmit) has not written it yet, `send`,
+/// `send_frame`, `send_header` and `close` write it in front of their own frame in `out`, and
+/// their count includes it. So the bytes the peer gets are the same whether or not the driver
+/// flushed `poll_transmit` in between. This is all or nothing: if the Pong and the frame do not
+/// both fit, the error's `needed` is their total, and nothing is written, dequeued or drawn
+/// from the randomness source. While a frame begun with `send_header` is still being streamed,
+/// a Pong owed for a Ping received meanwhile waits until the frame's payload is complete.
 ///
 /// `R` is the randomness source for masking keys; a server connection uses [`NoRandom`] and never
 /// draws.
@@ -506,7 +518,9 @@ impl<R: RandomSource> Connection<R> {
         Ok(written)
     }
 
-    /// Encodes a whole message, or a Ping or Pong, as one frame into `out`; returns its length.
+    /// Encodes a whole message, or a Ping or Pong, as one frame into `out`; returns the number of
+    /// bytes written. A Pong still owed for a received Ping is written in front of the frame (see
+    /// [Pongs keep their place](Self#pongs-keep-their-place)), so the count includes it.
     ///
     /// ```
     /// use sockless::{Config, Connection, Outgoing};
@@ -517,9 +531,10 @@ impl<R: RandomSource> Connection<R> {
     /// ```
     ///
     /// # Errors
-    /// [`SendError`]: no room, closing, a control payload over 125 bytes, a data message while a
-    /// fragmented one is in progress (control frames may go between fragments), or entropy
-    /// failure. Nothing is written and no state changes.
+    /// [`SendError`]: no room (for the owed Pong and the frame together: `needed` is their total),
+    /// closing, a control payload over 125 bytes, a data message while a fragmented one is in
+    /// progress (control frames may go between fragments), or entropy failure. Nothing is written
+    /// or dequeued and no state changes.
     pub fn send(&mut self, msg: Outgoing<'_>, out: &mut [u8]) -> Result<usize, SendError> {
         self.check_can_send()?;
         let (opcode, payload) = match msg {
@@ -535,13 +550,14 @@ impl<R: RandomSource> Connection<R> {
         } else if self.tx_message.is_some() {
             return Err(SendError::MessageInProgress);
         }
-        self.write_frame(opcode, true, payload, out)
+        self.write_after_pong(opcode, true, payload, out)
     }
 
-    /// Encodes one frame of a fragmented message into `out`; returns its length. The first frame
-    /// carries `kind`; later ones go out as continuations and must name the same `kind`. The frame
-    /// with `fin` ends the message. For text, the concatenated payloads must be valid UTF-8 (a
-    /// frame may split a character).
+    /// Encodes one frame of a fragmented message into `out`; returns the number of bytes written
+    /// (with an owed Pong in front, as for [`send`](Self::send)). The first frame carries `kind`;
+    /// later ones go out as continuations and must name the same `kind`. The frame with `fin` ends
+    /// the message. For text, the concatenated payloads must be valid UTF-8 (a frame may split a
+    /// character).
     ///
     /// ```
     /// use sockless::{Config, Connection, DataKind};
@@ -564,26 +580,32 @@ impl<R: RandomSource> Connection<R> {
     ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
-        let n = self.write_frame(opcode, fin, payload, out)?;
+        let n = self.write_after_pong(opcode, fin, payload, out)?;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
     }
 
     /// Begins a data frame of `len` payload bytes whose payload the caller streams through
     /// [`send_payload`](Self::send_payload) (masked in place for a client, so no copy is made):
-    /// writes the header (at most 14 bytes) into `out` and returns its length. Fragmentation rules
-    /// are those of [`send_frame`](Self::send_frame). Until all `len` bytes went through
-    /// `send_payload`, nothing else may be sent and [`poll_transmit`](Self::poll_transmit) waits.
+    /// writes the header (at most 14 bytes) into `out` and returns the number of bytes written.
+    /// A Pong still owed for a received Ping is written in front of the header (at most
+    /// [`MAX_CONTROL_FRAME_LEN`](crate::frame::MAX_CONTROL_FRAME_LEN) bytes more, so 145 bytes of
+    /// `out` always suffice), and the count includes it: write `out[..n]`, then the payload. Fragmentation rules are those of [`send_frame`](Self::send_frame). Until
+    /// all `len` bytes went through `send_payload`, nothing else may be sent and
+    /// [`poll_transmit`](Self::poll_transmit) waits (a Pong owed for a Ping received meanwhile
+    /// goes out after the frame).
     ///
     /// ```
+    /// use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
     /// use sockless::{Config, Connection, DataKind};
     /// let mut server = Connection::server(Config::default());
-    /// let mut header = [0u8; 14];
+    /// let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN]; // room for an owed Pong
     /// let mut payload = vec![7u8; 70_000];
     /// let n = server.send_header(DataKind::Binary, payload.len() as u64, true, &mut header).unwrap();
     /// assert_eq!(&header[..n], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     /// server.send_payload(&mut payload).unwrap(); // a server does not mask: bytes unchanged
-    /// // write header[..n] and payload, in that order (one vectored write)
+    /// // write header[..n] (any owed Pong, then the header) and payload, in that order (one
+    /// // vectored write)
     /// ```
     ///
     /// # Errors
@@ -611,17 +633,21 @@ impl<R: RandomSource> Connection<R> {
         if self.role == Role::Client {
             header.mask = Some([0; 4]);
         }
-        let needed = header.encoded_len();
+        let pong_len = self.owed_pong_len();
+        let needed = pong_len + header.encoded_len();
         if out.len() < needed {
             return Err(BufferTooSmall { needed }.into());
         }
+        let (pong_out, header_out) = out.split_at_mut(pong_len);
+        self.write_owed_pong(pong_out)?;
         if self.role == Role::Client {
             let mut key = [0u8; 4];
             self.rng.fill(&mut key)?;
             header.mask = Some(key);
             self.tx_mask = key;
         }
-        let n = header.encode(out)?;
+        let n = pong_len + header.encode(header_out)?;
+        self.pong_len = NO_PONG;
         self.tx_remaining = len;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
@@ -703,21 +729,7 @@ impl<R: RandomSource> Connection<R> {
             dest.copy_from_slice(reason.as_bytes());
             body.get(..2 + reason.len()).unwrap_or_default()
         };
-        // A Pong still owed goes out first: nothing may follow our Close, and whether it was
-        // flushed before this call must not change what the peer gets.
-        let pong_len = if self.pong_len == NO_PONG {
-            0
-        } else {
-            self.control_frame_len(usize::from(self.pong_len))
-        };
-        let needed = pong_len + self.control_frame_len(payload.len());
-        if out.len() < needed {
-            return Err(BufferTooSmall { needed }.into());
-        }
-        let (pong_out, close_out) = out.split_at_mut(pong_len);
-        self.write_owed_pong(pong_out)?;
-        let n = pong_len + self.write_frame(OpCode::Close, true, payload, close_out)?;
-        self.pong_len = NO_PONG;
+        let n = self.write_after_pong(OpCode::Close, true, payload, out)?;
         self.state = if self.state == State::CloseReceived {
             State::Closed
         } else {
@@ -748,10 +760,44 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
-    /// The length of a control frame with `payload_len` (at most 125) bytes of payload.
-    fn control_frame_len(&self, payload_len: usize) -> usize {
+    /// The length of the frame of the Pong still owed for a received Ping; 0 if none is owed.
+    fn owed_pong_len(&self) -> usize {
+        if self.pong_len == NO_PONG {
+            return 0;
+        }
         let mask_len = if self.role == Role::Client { 4 } else { 0 };
-        2 + mask_len + payload_len
+        2 + mask_len + usize::from(self.pong_len)
+    }
+
+    /// Writes the Pong still owed (if any) and then one whole frame into `out`, returning the
+    /// total length: the Pong keeps its place in front of everything the application sends after
+    /// its Ping arrived. All or nothing: the size of both is checked before any randomness is
+    /// drawn, and the Pong is dequeued only once both are written.
+    fn write_after_pong(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let pong_len = self.owed_pong_len();
+        let mask_len = if self.role == Role::Client { 4 } else { 0 };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let needed = pong_len + header.encoded_len() + mask_len + payload.len();
+        if out.len() < needed {
+            return Err(BufferTooSmall { needed }.into());
+        }
+        let (pong_out, frame_out) = out.split_at_mut(pong_len);
+        self.write_owed_pong(pong_out)?;
+        let n = self.write_frame(opcode, fin, payload, frame_out)?;
+        self.pong_len = NO_PONG;
+        Ok(pong_len + n)
     }
 
     /// Writes the Pong still owed for a received Ping, if any, into `out`, returning its length (0

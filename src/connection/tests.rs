@@ -1139,6 +1139,180 @@ fn every_ping_gets_its_own_pong_in_order() {
     }
 }
 
+/// The sends an application makes, each into `out`.
+#[derive(Clone, Copy, Debug)]
+enum Send {
+    Text,
+    Ping,
+    Pong,
+    Frame,
+    Header,
+    Close,
+}
+
+const SENDS: [Send; 6] = [
+    Send::Text,
+    Send::Ping,
+    Send::Pong,
+    Send::Frame,
+    Send::Header,
+    Send::Close,
+];
+
+impl Send {
+    fn call<R: RandomSource>(
+        self,
+        c: &mut Connection<R>,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        match self {
+            Send::Text => c.send(Outgoing::Text("Hello"), out),
+            Send::Ping => c.send(Outgoing::Ping(b"mine"), out),
+            Send::Pong => c.send(Outgoing::Pong(b"beat"), out),
+            Send::Frame => c.send_frame(DataKind::Binary, b"frag", false, out),
+            Send::Header => c.send_header(DataKind::Binary, 300, true, out),
+            Send::Close => c.close(CloseCode::NORMAL, "", out),
+        }
+    }
+
+    /// The frame it writes (server role, nothing owed).
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Send::Text => vec![0x81, 5, b'H', b'e', b'l', b'l', b'o'],
+            Send::Ping => vec![0x89, 4, b'm', b'i', b'n', b'e'],
+            Send::Pong => vec![0x8A, 4, b'b', b'e', b'a', b't'],
+            Send::Frame => vec![0x02, 4, b'f', b'r', b'a', b'g'],
+            Send::Header => vec![0x82, 126, 0x01, 0x2C],
+            Send::Close => vec![0x88, 2, 0x03, 0xE8],
+        }
+    }
+}
+
+#[test]
+fn an_owed_pong_goes_out_in_front_of_what_the_application_sends() {
+    for role in ROLES {
+        for send in SENDS {
+            let mut c = conn(role, config());
+            let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"ping!"));
+            assert_eq!(events, [Ev::Ping(b"ping!".to_vec())]);
+            assert!(c.wants_transmit());
+            let mask = if role == Role::Client { 4 } else { 0 };
+            let pong_len = 2 + mask + 5;
+            let needed = pong_len + send.bytes().len() + mask;
+
+            // Too small for both: nothing written, nothing dequeued, no key drawn.
+            let mut out = [0xAAu8; 400];
+            for short in [0, pong_len, needed - 1] {
+                assert_eq!(
+                    send.call(&mut c, &mut out[..short]),
+                    Err(SendError::BufferTooSmall(BufferTooSmall { needed })),
+                    "{role:?} {send:?}"
+                );
+            }
+            assert!(out.iter().all(|&b| b == 0xAA));
+            assert!(c.wants_transmit());
+            assert_eq!(c.state(), State::Open);
+
+            // The same bytes whether or not the driver flushed in between.
+            let mut flushed = c.clone();
+            let mut expect = flush(&mut flushed);
+            let n = send.call(&mut flushed, &mut out).unwrap();
+            expect.extend_from_slice(&out[..n]);
+            let n = send.call(&mut c, &mut out).unwrap();
+            assert_eq!(n, needed, "{role:?} {send:?}: the count includes the Pong");
+            assert_eq!(out[..n], expect[..], "{role:?} {send:?}");
+            if role == Role::Server {
+                let mut exact = vec![0x8A, 5, b'p', b'i', b'n', b'g', b'!'];
+                exact.extend(send.bytes());
+                assert_eq!(out[..n], exact[..], "{send:?}");
+            } else {
+                // The Pong is masked with the first key drawn, the frame with the second.
+                let pong = frames_from(role, &out[..pong_len]);
+                assert_eq!(pong[0].0.mask, Some([1, 2, 3, 4]));
+                assert_eq!(pong[0].1, b"ping!");
+                let Ok(Status::Complete((h, _))) = FrameHeader::decode(&out[pong_len..n]) else {
+                    panic!("{send:?}: no header after the Pong");
+                };
+                assert_eq!(h.mask, Some([5, 6, 7, 8]), "{send:?}");
+            }
+            assert!(!c.wants_transmit(), "{role:?} {send:?}: dequeued");
+            assert_eq!(c.poll_transmit(&mut out), Ok(0));
+        }
+    }
+}
+
+#[test]
+fn an_owed_pong_stays_owed_when_randomness_fails() {
+    let failing = Rc::new(Cell::new(false));
+    let flag = failing.clone();
+    let mut c = Connection::client(config(), move |dest: &mut [u8]| {
+        if flag.get() {
+            return Err(RandomError);
+        }
+        dest.fill(0x5A);
+        Ok(())
+    });
+    let (events, _, _) = feed(&mut c, &frame(Role::Client, true, OpCode::Ping, b"p"));
+    assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+    failing.set(true);
+    let mut out = [0u8; 64];
+    for send in SENDS {
+        assert_eq!(
+            send.call(&mut c, &mut out),
+            Err(SendError::Random(RandomError)),
+            "{send:?}"
+        );
+        assert!(c.wants_transmit());
+        assert_eq!(c.payload_remaining(), 0);
+        assert_eq!(c.state(), State::Open);
+    }
+    failing.set(false);
+    let n = c.send(Outgoing::Text("x"), &mut out).unwrap();
+    let frames = frames_from(Role::Client, &out[..n]);
+    assert_eq!(
+        (frames[0].0.opcode, frames[1].0.opcode),
+        (OpCode::Pong, OpCode::Text)
+    );
+}
+
+#[test]
+fn a_pong_owed_during_a_streamed_frame_waits_for_its_end() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let h = c
+            .send_header(DataKind::Binary, 4, true, &mut header)
+            .unwrap();
+        let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"p"));
+        assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+        let mut out = [0u8; 64];
+        assert_eq!(c.poll_transmit(&mut out), Ok(0));
+        assert_eq!(
+            c.send(Outgoing::Text("x"), &mut out),
+            Err(SendError::FrameInProgress)
+        );
+        let mut payload = *b"data";
+        c.send_payload(&mut payload).unwrap();
+        // The frame is whole: the Pong goes in front of the next frame sent.
+        let n = c.send(Outgoing::Text("x"), &mut out).unwrap();
+        let mut wire = header[..h].to_vec();
+        wire.extend_from_slice(&payload);
+        wire.extend_from_slice(&out[..n]);
+        let ops: Vec<_> = frames_from(role, &wire)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (OpCode::Binary, b"data".to_vec()),
+                (OpCode::Pong, b"p".to_vec()),
+                (OpCode::Text, b"x".to_vec())
+            ]
+        );
+    }
+}
+
 #[test]
 fn pong_queued_before_an_error_goes_out_before_its_close() {
     // The bytes written must not depend on whether the driver flushed between the two frames.

@@ -7,6 +7,12 @@ use crate::Status;
 /// The longest frame header: 2 bytes, an 8-byte extended length and a 4-byte masking key.
 pub const MAX_HEADER_LEN: usize = 14;
 
+/// The longest control frame (Ping, Pong or Close): a 2-byte header, a 4-byte masking key and 125
+/// bytes of payload. An output buffer of this size always holds what
+/// [`Connection::poll_transmit`](crate::Connection::poll_transmit) writes in one call; a Pong
+/// still owed takes at most this much in front of what the `send` methods write.
+pub const MAX_CONTROL_FRAME_LEN: usize = 2 + 4 + 125;
+
 /// A decoded frame header.
 ///
 /// ```
