@@ -17,7 +17,9 @@
 //!   is already queued. Limits on head size, header count, frame and message length are
 //!   [`Config`] fields with documented defaults.
 //! * **Any chunking gives the same result.** Bytes may arrive whole, one at a time, or split
-//!   anywhere: the events and the output are the same.
+//!   anywhere: the events, the payload bytes (joined), the error and the output are the same.
+//!   Invalid text too: every byte before the first one at which it can no longer be valid UTF-8
+//!   is delivered, then `receive` fails with 1007.
 //! * **Randomness and time are yours.** A client draws masking keys from a [`RandomSource`] you
 //!   pass ([`OsRandom`] with the `getrandom` feature); a server never needs entropy. Timeouts are
 //!   the driver's (see [`Connection`]).

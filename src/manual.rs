@@ -13,8 +13,8 @@
 //! 2. The caller owns the buffers. Internal storage is fixed: one queued Pong payload (125 bytes),
 //!    a UTF-8 carry (3 bytes), frame and message counters. `size_of::<Connection>()` is at most
 //!    192 bytes (tested).
-//! 3. Any chunking of the input gives the same events and output (tested whole, byte by byte and
-//!    in random chunks).
+//! 3. Any chunking of the input gives the same events, payload bytes (joined), error and output
+//!    (tested whole, byte by byte and in random chunks, error cases included).
 //! 4. Bad input never panics and never grows memory: every limit is a [`Config`](crate::Config)
 //!    field; every violation is a typed error with its close code or HTTP status.
 //! 5. Nothing handed in is lost: [`Received::consumed`](crate::Received::consumed) says exactly how
@@ -39,6 +39,14 @@
 //! * **One queued Pong, and back-pressure instead of dropping.** Each Ping gets its own Pong in
 //!   order. When a Ping arrives while the previous Pong is unflushed, `receive` consumes nothing
 //!   and answers `NeedFlush`, so the state stays bounded and no Pong is lost.
+//! * **Invalid text: the valid part first, then the error.** Byte-by-byte input cannot help
+//!   delivering the bytes before an invalid one; for every chunking to give the same result,
+//!   `receive` does the same with a larger piece: it delivers every byte before the first one at
+//!   which the text can no longer be valid UTF-8 (an unfinished but so far valid character
+//!   included; for a message that ends inside a character, every byte but its last) as a Data
+//!   event consuming exactly those bytes, restores the rest of the piece as it was handed in, and
+//!   fails with 1007 on the next call. Failing at once instead would mean that what the
+//!   application saw before the error depended on how the bytes happened to be read.
 //! * **Pongs keep their place.** A Pong owed for a received Ping goes out before any frame the
 //!   application sends after that Ping arrived: `send`, `send_frame`, `send_header` and `close`
 //!   write it in front of their own frame (their count includes it; for `send_header` the

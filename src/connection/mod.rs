@@ -65,6 +65,10 @@ pub enum Event<'a> {
     /// A piece of a data frame's payload, unmasked in place in the caller's buffer. A message is the
     /// concatenation of the pieces up to the one with `message_done`. Text has been validated up to
     /// the end of this piece (which may end inside a character; the rest follows in the next piece).
+    /// When text turns invalid, the piece holds every byte before the first one at which it can no
+    /// longer be valid UTF-8 (for a message ending inside a character, its last byte), and the
+    /// next [`Connection::receive`] fails with [`ProtocolError::InvalidUtf8`]: the same bytes,
+    /// then the same error, however the input is split.
     Data {
         /// Text or binary, from the message's first frame.
         kind: DataKind,
@@ -272,7 +276,11 @@ impl<R: RandomSource> Connection<R> {
     ///
     /// Frame headers (up to 14 bytes) and control frames (up to 14 + 125 bytes) are consumed only
     /// whole; data payload is delivered in whatever pieces the input holds. Feeding the same bytes
-    /// in any chunking gives the same events.
+    /// in any chunking gives the same events, the same payload bytes (joined) and the same error,
+    /// also around invalid text: the valid part of a piece (every byte before the first one at
+    /// which the text can no longer be valid UTF-8) is delivered as a [`Event::Data`] consuming
+    /// exactly those bytes, and the next call fails with [`ProtocolError::InvalidUtf8`] (1007),
+    /// exactly as byte-by-byte input would.
     ///
     /// ```
     /// use sockless::{Config, Connection, Event, Recv, DataKind};
@@ -343,27 +351,41 @@ impl<R: RandomSource> Connection<R> {
         if n == 0 && self.rx_remaining != 0 {
             return need_input(consumed);
         }
-        let (payload, _) = rest.split_at_mut(n);
+        let (piece, _) = rest.split_at_mut(n);
+        let key = self.rx_mask;
         if self.role == Role::Server {
-            apply_mask(payload, self.rx_mask, 0);
-            self.rx_mask = advance_key(self.rx_mask, n);
+            apply_mask(piece, key, 0);
         }
-        self.rx_remaining -= n as u64;
-        let frame_done = self.rx_remaining == 0;
-        let message_done = frame_done && self.rx_fin;
         let kind = self.rx_message.unwrap_or(DataKind::Binary);
+        let mut take = n;
         if kind == DataKind::Text {
-            let valid =
-                self.utf8.feed(payload).is_ok() && (!message_done || self.utf8.finish().is_ok());
-            if !valid {
-                return self.fail(ProtocolError::InvalidUtf8);
+            let ends_message = self.rx_fin && self.rx_remaining == n as u64;
+            if let Some(valid) = self.check_text(piece, ends_message) {
+                if valid == 0 {
+                    return self.fail(ProtocolError::InvalidUtf8);
+                }
+                // Deliver the valid part; the rest is handed in again, so it goes back to the
+                // bytes it was (masking twice is the identity).
+                take = valid;
+                if self.role == Role::Server {
+                    if let Some(back) = piece.get_mut(valid..) {
+                        apply_mask(back, advance_key(key, valid), 0);
+                    }
+                }
             }
         }
+        let (payload, _) = piece.split_at_mut(take);
+        if self.role == Role::Server {
+            self.rx_mask = advance_key(key, take);
+        }
+        self.rx_remaining -= take as u64;
+        let frame_done = self.rx_remaining == 0;
+        let message_done = frame_done && self.rx_fin;
         if message_done {
             self.rx_message = None;
         }
         Received {
-            consumed: consumed + n,
+            consumed: consumed + take,
             result: Ok(Recv::Event(Event::Data {
                 kind,
                 payload,
@@ -371,6 +393,61 @@ impl<R: RandomSource> Connection<R> {
                 message_done,
             })),
         }
+    }
+
+    /// Validates the next `piece` of text (the message's last when `ends_message`). `None` if it
+    /// is valid so far. Otherwise the number of its bytes before the first byte at which the text
+    /// can no longer be valid UTF-8 (an unfinished character just before that byte included; for
+    /// a message ending inside a character, that byte is its last), with the validator left as
+    /// if exactly those bytes had been fed: delivering them and failing on the next call gives
+    /// the same pieces and error as byte-by-byte input would.
+    fn check_text(&mut self, piece: &[u8], ends_message: bool) -> Option<usize> {
+        let before = self.utf8;
+        let valid_up_to = match self.utf8.feed(piece) {
+            Ok(()) if !ends_message || self.utf8.finish().is_ok() => return None,
+            Ok(()) => {
+                // Every byte is a valid prefix; the end of the message after the last one is not.
+                let valid = piece.len().saturating_sub(1);
+                self.utf8 = before;
+                return Some(
+                    match self.utf8.feed(piece.get(..valid).unwrap_or_default()) {
+                        Ok(()) => valid,
+                        Err(_) => 0,
+                    },
+                );
+            }
+            Err(e) => e.valid_up_to,
+        };
+        Some(self.refeed_valid_prefix(before, piece, valid_up_to))
+    }
+
+    /// After `piece` failed with its invalid sequence starting at `valid_up_to`: restarts from
+    /// `before` (the validator before the piece), feeds the valid bytes, then byte by byte the at
+    /// most three bytes of the invalid sequence that still continued it, and returns how many
+    /// bytes of `piece` that is.
+    #[cold]
+    fn refeed_valid_prefix(
+        &mut self,
+        before: Utf8Validator,
+        piece: &[u8],
+        valid_up_to: usize,
+    ) -> usize {
+        let mut v = before;
+        let (head, tail) = piece.split_at(valid_up_to.min(piece.len()));
+        if v.feed(head).is_err() {
+            return 0;
+        }
+        let mut valid = head.len();
+        for byte in tail {
+            let mut next = v;
+            if next.feed(core::slice::from_ref(byte)).is_err() {
+                break;
+            }
+            v = next;
+            valid += 1;
+        }
+        self.utf8 = v;
+        valid
     }
 
     /// Rules on a decoded header that depend on the role, the configuration or the extensions.

@@ -589,7 +589,13 @@ fn invalid_utf8_fails_at_the_first_invalid_byte() {
         let f = frame(role, true, OpCode::Text, b"a\xFFbcdefghi");
         let head = f.len() - 10;
         let mut c = conn(role, config());
-        violation(&mut c, &f[..head + 2], ProtocolError::InvalidUtf8, 1007);
+        violation_after(
+            &mut c,
+            &f[..head + 2],
+            &[text(b"a", false, false)],
+            ProtocolError::InvalidUtf8,
+            1007,
+        );
 
         // The valid prefix is delivered; the invalid byte fails in the next call, 8 bytes early.
         let f = frame(role, true, OpCode::Text, b"ab\xC0defghij");
@@ -616,7 +622,8 @@ fn invalid_utf8_fails_at_the_first_invalid_byte() {
             1007,
         );
 
-        // In a later fragment: fails on its first piece, before the rest of it arrives.
+        // In a later fragment: its valid part (up to the \xED that \xA0 cannot continue) is
+        // delivered, then it fails, before the rest of it arrives.
         let mut input = frame(role, false, OpCode::Text, b"ok \xF0\x9F");
         let second = frame(
             role,
@@ -630,10 +637,96 @@ fn invalid_utf8_fails_at_the_first_invalid_byte() {
         violation_after(
             &mut c,
             &input,
-            &[text(b"ok \xF0\x9F", true, false)],
+            &[
+                text(b"ok \xF0\x9F", true, false),
+                text(b"\x98\x80\xED", false, false),
+            ],
             ProtocolError::InvalidUtf8,
             1007,
         );
+    }
+}
+
+/// Feeds `input` in reads of `chunk` bytes; returns the text delivered (joined) and the error.
+fn text_until_error(role: Role, input: &[u8], chunk: usize) -> (Vec<u8>, End) {
+    let mut c = conn(role, config());
+    let (events, _, end) = drive(&mut c, input, chunk);
+    let mut delivered = Vec::new();
+    for e in events {
+        match e {
+            Ev::Data {
+                kind: DataKind::Text,
+                payload,
+                ..
+            } => delivered.extend(payload),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (delivered, end)
+}
+
+#[test]
+fn invalid_text_delivers_the_same_bytes_in_any_chunking() {
+    // Every byte before the first one at which the text can no longer be valid UTF-8 is
+    // delivered, an unfinished character included, then `receive` fails: in every chunking.
+    let cases: [(&[&[u8]], &[u8]); 8] = [
+        (&[b"ab\xFFc"], b"ab"),
+        (&[b"\xFFabc"], b""),
+        (&[b"ab\xE2\x82Ac"], b"ab\xE2\x82"),
+        (&[b"x\xF0\x90\x80\x80y\xC0\x80"], b"x\xF0\x90\x80\x80y"),
+        (&[b"ok\xED\xA0\x80"], b"ok\xED"),
+        (
+            &[b"ok \xE2\x82", b"\xAC but then \xFF"],
+            "ok \u{20AC} but then ".as_bytes(),
+        ),
+        // Ending inside a character: the text can no longer be valid at the message's last byte.
+        (&[b"a\xF0\x9F", b"\x98"], b"a\xF0\x9F"),
+        (&[b"ab\xC3", b""], b"ab\xC3"),
+    ];
+    for role in ROLES {
+        for (frames, before) in cases {
+            let mut input = Vec::new();
+            for (i, p) in frames.iter().enumerate() {
+                let op = if i == 0 {
+                    OpCode::Text
+                } else {
+                    OpCode::Continuation
+                };
+                input.extend(frame(role, i + 1 == frames.len(), op, p));
+            }
+            for chunk in 1..=input.len() {
+                let got = text_until_error(role, &input, chunk);
+                assert_eq!(
+                    got,
+                    (before.to_vec(), End::Error(ProtocolError::InvalidUtf8)),
+                    "{role:?} {frames:x?} in reads of {chunk}"
+                );
+            }
+        }
+        // Whole: the valid part comes as its own event, consuming exactly those bytes; the next
+        // call fails.
+        let mut c = conn(role, config());
+        let mut f = frame(role, true, OpCode::Text, b"ab\xFFc");
+        let head = f.len() - 4;
+        let r = c.receive(&mut f);
+        assert_eq!(r.consumed, head + 2);
+        assert_eq!(
+            r.result,
+            Ok(Recv::Event(Event::Data {
+                kind: DataKind::Text,
+                payload: b"ab",
+                frame_done: false,
+                message_done: false,
+            }))
+        );
+        // The bytes not consumed are as they were handed in (still masked towards a server).
+        assert_eq!(
+            f[head + 2..],
+            frame(role, true, OpCode::Text, b"ab\xFFc")[head + 2..]
+        );
+        let r = c.receive(&mut f[head + 2..]);
+        assert_eq!((r.consumed, r.result), (0, Err(ProtocolError::InvalidUtf8)));
+        assert_failed(&mut c, ProtocolError::InvalidUtf8);
     }
 }
 

@@ -5,14 +5,12 @@
 //! A case names its input as frames; the builder renders them for the case's role (a frame sent by
 //! a client to a server is masked, one sent by a server is not, unless the row says otherwise)
 //! and remembers where every frame and payload byte sits in the stream. From that layout the
-//! harness derives, for each run, what is chunking-independent (events, error, bytes written,
-//! final state, unread bytes) and the two things that depend on the chunking by design:
-//!
-//! * which read the error arrives on: a header rule is broken by the time the header is complete,
-//!   a Close frame is judged whole, and invalid text fails on the read holding the first byte
-//!   that cannot continue valid UTF-8, never later;
-//! * the text delivered before such an error: every payload byte of the message in reads before
-//!   that one (and in earlier frames of the same read), nothing after.
+//! harness derives what must not depend on the chunking (events, error, the text delivered
+//! before the error, bytes written, final state, unread bytes), and the one thing that does by
+//! design: which read the error arrives on. A header rule is broken by the time the header is
+//! complete, a Close frame is judged whole, and invalid text fails on the read holding the first
+//! byte at which it can no longer be valid UTF-8, never later; the text delivered before that
+//! error is every byte of the message before that byte, in every chunking.
 //!
 //! A row may also make the endpoint an echo server ([`Echo`]): it sends every message or frame
 //! back as it completes, so the order of its own frames and the Pongs it owes is checked. Every
@@ -586,15 +584,12 @@ impl Case {
 // Expectations derived from the row
 // =============================================================================================
 
-/// The text message in progress when the error comes depends on the chunking.
+/// The message left unfinished at the end.
 enum PartialExp {
     Exact(Option<(DataKind, Vec<u8>)>),
-    /// Invalid text: the bytes (with stream offsets) of the failing message up to its first
-    /// invalid byte, and where the payload of the frame holding that byte starts.
-    FailFast {
-        bytes: Vec<(usize, u8)>,
-        frame_payload_start: usize,
-    },
+    /// Invalid text: exactly the bytes of the failing message before the first byte at which it
+    /// can no longer be valid UTF-8, whatever the chunking.
+    FailFast(Vec<u8>),
 }
 
 struct Expected {
@@ -653,15 +648,15 @@ fn utf8_trigger(layout: &[Laid]) -> Option<(usize, PartialExp)> {
                     None
                 };
                 if let Some(q) = found {
+                    // A message ending inside a character can no longer be valid at its last
+                    // byte (or, if its last frame is empty, at that frame's header).
+                    let q = if q == bytes.len() && f.payload.is_empty() {
+                        q
+                    } else {
+                        q.min(bytes.len().saturating_sub(1))
+                    };
                     let trigger = msg.get(q).map_or(f.end - 1, |&(o, _)| o);
-                    msg.truncate(q);
-                    return Some((
-                        trigger,
-                        PartialExp::FailFast {
-                            bytes: msg.clone(),
-                            frame_payload_start: f.header_end,
-                        },
-                    ));
+                    return Some((trigger, PartialExp::FailFast(bytes[..q].to_vec())));
                 }
             }
         }
@@ -1282,23 +1277,13 @@ fn judge(case: &Case, exp: &Expected, o: &Outcome) -> Result<(), String> {
                 ));
             }
         }
-        PartialExp::FailFast {
-            bytes,
-            frame_payload_start,
-        } => {
-            let a = o.error_read.map_or(usize::MAX, |r| r.0);
-            let until = a.max(*frame_payload_start);
-            let want: Vec<u8> = bytes
-                .iter()
-                .filter(|&&(off, _)| off < until)
-                .map(|&(_, b)| b)
-                .collect();
+        PartialExp::FailFast(want) => {
             let (kind, got) = o.partial.clone().unwrap_or((DataKind::Text, Vec::new()));
-            if kind != DataKind::Text || got != want {
+            if kind != DataKind::Text || &got != want {
                 return Err(format!(
                     "text delivered before the invalid byte differs: expected {:?} \
-                     (every byte before stream offset {until}), got {kind:?} {:?}",
-                    Bytes(&want),
+                     (every byte before it), got {kind:?} {:?}",
+                    Bytes(want),
                     Bytes(&got)
                 ));
             }
