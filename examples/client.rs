@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use sockless::frame::MAX_HEADER_LEN;
+use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{CloseCode, Config, Connection, DataKind, Event, OsRandom, Recv, State, Status};
 
@@ -88,7 +88,8 @@ impl Shared {
     /// Sends one line as a text message. The line is ours to change, so it needs no copy: encode
     /// the header, mask the payload in place, and write both with one vectored write.
     fn send_line(&mut self, line: &mut [u8]) -> Result<()> {
-        let mut header = [0u8; MAX_HEADER_LEN];
+        // Room for a Pong still owed, which goes out in front of the header.
+        let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
         let n = self
             .conn
             .send_header(DataKind::Text, line.len() as u64, true, &mut header)?;

@@ -33,7 +33,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sockless::frame::MAX_HEADER_LEN;
+use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, HandshakeError, OsRandom, Outgoing, Recv,
@@ -446,7 +446,8 @@ impl Session {
     /// Echoes a large message without copying it: encode only the header, mask the payload in
     /// place, then write header and payload with one vectored write.
     fn echo_large(&mut self, kind: DataKind, payload: &mut [u8]) -> Result<()> {
-        let mut header = [0u8; MAX_HEADER_LEN];
+        // Room for a Pong still owed, which goes out in front of the header.
+        let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
         let n = self
             .conn
             .send_header(kind, payload.len() as u64, true, &mut header)?;

@@ -62,7 +62,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sockless::frame::MAX_HEADER_LEN;
+use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, HandshakeError, Outgoing, Recv, SendError,
@@ -627,7 +627,8 @@ impl Session {
     /// Echoes a large message without copying it: encode only the header, then write header and
     /// payload with one vectored write.
     fn echo_large(&mut self, kind: DataKind, payload: &mut [u8]) -> Result<()> {
-        let mut header = [0u8; MAX_HEADER_LEN];
+        // Room for a Pong still owed, which goes out in front of the header.
+        let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
         let n = self
             .conn
             .send_header(kind, payload.len() as u64, true, &mut header)?;

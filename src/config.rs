@@ -39,8 +39,11 @@ impl Default for HandshakeLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// The largest payload one frame may declare. Default 16 MiB. Checked on the header, before any
-    /// payload arrives; a larger one fails with close code 1009.
+    /// The largest payload one data frame (Text, Binary or Continuation) may declare. Default
+    /// 16 MiB. Checked on the header, before any payload arrives; a larger one fails with close
+    /// code 1009. Control frames (Ping, Pong, Close) are not bounded by it: RFC 6455 5.5 bounds
+    /// them to 125 bytes (a longer one fails with 1002), so even a limit below 125 never turns a
+    /// peer's Ping or Close into a 1009.
     pub max_frame_len: u64,
     /// The largest message (sum of its frames' payloads). Default 64 MiB. Checked on each frame
     /// header, so a message fails with 1009 as soon as a frame would take it past the limit. The

@@ -8,6 +8,8 @@
 //! * [`SendError`]: local misuse or a local resource problem while encoding (too small a buffer, the
 //!   connection is closing, entropy failed). Nothing was written and no state changed.
 //! * [`BufferTooSmall`]: an output buffer was too small; carries the size needed.
+//! * [`EncodeError`]: the stateless frame codec refused to write a header
+//!   ([`FrameHeader::encode`](crate::frame::FrameHeader::encode)).
 
 use core::fmt;
 
@@ -25,6 +27,32 @@ pub struct BufferTooSmall {
 impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "output buffer too small: {} bytes needed", self.needed)
+    }
+}
+
+/// Why [`FrameHeader::encode`](crate::frame::FrameHeader::encode) wrote nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The output buffer is too small.
+    BufferTooSmall(BufferTooSmall),
+    /// The payload length is 2^63 or more: RFC 6455 5.2 requires the most significant bit of the
+    /// 64-bit length to be 0, so no legal frame has it.
+    LengthOverflow,
+}
+
+impl From<BufferTooSmall> for EncodeError {
+    fn from(e: BufferTooSmall) -> Self {
+        Self::BufferTooSmall(e)
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall(e) => e.fmt(f),
+            Self::LengthOverflow => f.write_str("payload length of 2^63 or more"),
+        }
     }
 }
 
@@ -62,8 +90,8 @@ pub enum ProtocolError {
     InvalidClosePayload,
     /// A Close frame carried a code that may not appear on the wire. Close code 1002.
     InvalidCloseCode(u16),
-    /// A frame declared a payload longer than [`Config::max_frame_len`](crate::Config::max_frame_len).
-    /// Close code 1009.
+    /// A data frame declared a payload longer than
+    /// [`Config::max_frame_len`](crate::Config::max_frame_len). Close code 1009.
     FrameTooLong,
     /// A message grew beyond [`Config::max_message_len`](crate::Config::max_message_len). Close code 1009.
     MessageTooLong,
@@ -116,8 +144,12 @@ pub enum SendError {
     Closing,
     /// A control frame payload (Ping, Pong, or Close code plus reason) over 125 bytes.
     ControlPayloadTooLong,
-    /// The close code may not be sent on the wire (for example 1005, 1006 or 1015).
+    /// The close code may not be sent on the wire (for example 1006 or 1015).
     InvalidCloseCode(u16),
+    /// [`Connection::close`](crate::Connection::close) was given a reason with
+    /// [`CloseCode::NO_STATUS`], which sends a Close without a payload: a reason can only follow a
+    /// code (RFC 6455 5.5.1), so it would be lost.
+    ReasonWithoutCode,
     /// A message of the other kind is in progress: finish it (a frame with `fin`) first, or a new
     /// message was started as a continuation of none.
     MessageInProgress,
@@ -127,6 +159,10 @@ pub enum SendError {
     /// More payload was given to [`Connection::send_payload`](crate::Connection::send_payload) than
     /// the frame header declared, or no streamed frame is in progress.
     PayloadOverrun,
+    /// [`Connection::send_header`](crate::Connection::send_header) was given a payload length of
+    /// 2^63 or more, which no frame may declare (RFC 6455 5.2: the most significant bit of the
+    /// 64-bit length MUST be 0).
+    LengthOverflow,
     /// The caller's randomness source failed while drawing a masking key.
     Random(RandomError),
 }
@@ -134,6 +170,15 @@ pub enum SendError {
 impl From<BufferTooSmall> for SendError {
     fn from(e: BufferTooSmall) -> Self {
         Self::BufferTooSmall(e)
+    }
+}
+
+impl From<EncodeError> for SendError {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::BufferTooSmall(e) => Self::BufferTooSmall(e),
+            EncodeError::LengthOverflow => Self::LengthOverflow,
+        }
     }
 }
 
@@ -150,9 +195,11 @@ impl fmt::Display for SendError {
             Self::Closing => f.write_str("the connection is closing; nothing more may be sent"),
             Self::ControlPayloadTooLong => f.write_str("control frame payload over 125 bytes"),
             Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            Self::ReasonWithoutCode => f.write_str("a close reason needs a close code"),
             Self::MessageInProgress => f.write_str("another message is in progress"),
             Self::FrameInProgress => f.write_str("a streamed frame still expects payload"),
             Self::PayloadOverrun => f.write_str("more payload than the frame header declared"),
+            Self::LengthOverflow => f.write_str("payload length of 2^63 or more"),
             Self::Random(e) => e.fmt(f),
         }
     }
@@ -292,6 +339,7 @@ impl fmt::Display for HandshakeError {
 }
 
 impl core::error::Error for BufferTooSmall {}
+impl core::error::Error for EncodeError {}
 impl core::error::Error for ProtocolError {}
 impl core::error::Error for SendError {}
 impl core::error::Error for HandshakeError {}

@@ -17,7 +17,9 @@
 //!   is already queued. Limits on head size, header count, frame and message length are
 //!   [`Config`] fields with documented defaults.
 //! * **Any chunking gives the same result.** Bytes may arrive whole, one at a time, or split
-//!   anywhere: the events and the output are the same.
+//!   anywhere: the events, the payload bytes (joined), the error and the output are the same.
+//!   Invalid text too: every byte before the first one at which it can no longer be valid UTF-8
+//!   is delivered, then `receive` fails with 1007.
 //! * **Randomness and time are yours.** A client draws masking keys from a [`RandomSource`] you
 //!   pass ([`OsRandom`] with the `getrandom` feature); a server never needs entropy. Timeouts are
 //!   the driver's (see [`Connection`]).
@@ -159,7 +161,7 @@ pub mod utf8;
 
 pub use config::{Config, HandshakeLimits};
 pub use connection::{Connection, Event, Outgoing, Received, Recv, Role, State};
-pub use error::{BufferTooSmall, HandshakeError, ProtocolError, SendError};
+pub use error::{BufferTooSmall, EncodeError, HandshakeError, ProtocolError, SendError};
 pub use frame::{CloseCode, CloseFrame, DataKind};
 #[cfg(feature = "getrandom")]
 pub use rand::OsRandom;

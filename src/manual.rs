@@ -13,8 +13,8 @@
 //! 2. The caller owns the buffers. Internal storage is fixed: one queued Pong payload (125 bytes),
 //!    a UTF-8 carry (3 bytes), frame and message counters. `size_of::<Connection>()` is at most
 //!    192 bytes (tested).
-//! 3. Any chunking of the input gives the same events and output (tested whole, byte by byte and
-//!    in random chunks).
+//! 3. Any chunking of the input gives the same events, payload bytes (joined), error and output
+//!    (tested whole, byte by byte and in random chunks, error cases included).
 //! 4. Bad input never panics and never grows memory: every limit is a [`Config`](crate::Config)
 //!    field; every violation is a typed error with its close code or HTTP status.
 //! 5. Nothing handed in is lost: [`Received::consumed`](crate::Received::consumed) says exactly how
@@ -39,6 +39,30 @@
 //! * **One queued Pong, and back-pressure instead of dropping.** Each Ping gets its own Pong in
 //!   order. When a Ping arrives while the previous Pong is unflushed, `receive` consumes nothing
 //!   and answers `NeedFlush`, so the state stays bounded and no Pong is lost.
+//! * **Invalid text: the valid part first, then the error.** Byte-by-byte input cannot help
+//!   delivering the bytes before an invalid one; for every chunking to give the same result,
+//!   `receive` does the same with a larger piece: it delivers every byte before the first one at
+//!   which the text can no longer be valid UTF-8 (an unfinished but so far valid character
+//!   included; for a message that ends inside a character, every byte but its last) as a Data
+//!   event consuming exactly those bytes, restores the rest of the piece as it was handed in, and
+//!   fails with 1007 on the next call. Failing at once instead would mean that what the
+//!   application saw before the error depended on how the bytes happened to be read.
+//! * **Pongs keep their place.** A Pong owed for a received Ping goes out before any frame the
+//!   application sends after that Ping arrived: `send`, `send_frame`, `send_header` and `close`
+//!   write it in front of their own frame (their count includes it; for `send_header` the
+//!   driver writes `out[..n]`, then the payload). Otherwise an echo server that completes a
+//!   fragmented message after an interleaved Ping would echo first and answer the Ping second,
+//!   and the bytes on the wire would depend on whether the driver happened to flush
+//!   `poll_transmit` in between. It stays transactional: the Pong and the frame fit together or
+//!   nothing is written, dequeued or drawn. The one exception is a frame being streamed with
+//!   `send_payload`: a control frame cannot go inside it, so a Pong owed meanwhile waits for its
+//!   end.
+//! * **A Ping is answered until the peer's Close, not until ours.** RFC 6455 5.5.2 lets an
+//!   endpoint skip the Pong only once it has *received* a Close; 5.5.1 forbids only data frames
+//!   after sending one. So in [`State::CloseSent`](crate::State::CloseSent) a Ping still gets its
+//!   automatic Pong through `poll_transmit`, and a Pong owed for a Ping that came before the
+//!   peer's Close is written even once the state is `Closed` (dropping it would make the bytes
+//!   depend on whether the driver flushed between the two frames).
 //! * **Streaming sends go through the connection.** The sketch returned a detached `Masker` from
 //!   `send_header`. Here [`send_payload`](crate::Connection::send_payload) masks chunks in place and
 //!   counts them, so the connection knows when the frame ends: until then

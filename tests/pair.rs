@@ -133,6 +133,9 @@ struct Transcript {
     unread: Option<usize>,
     /// Every byte this side wrote, in order.
     wrote: Vec<u8>,
+    /// The message left unfinished (by a protocol error): the pieces delivered before the error
+    /// are the same whatever the chunking.
+    unfinished: Option<(DataKind, Vec<u8>)>,
 }
 
 impl fmt::Debug for Transcript {
@@ -142,6 +145,10 @@ impl fmt::Debug for Transcript {
             .field("state", &self.state)
             .field("unread", &self.unread)
             .field("wrote", &Bytes(&self.wrote))
+            .field(
+                "unfinished",
+                &self.unfinished.as_ref().map(|(k, p)| (k, Bytes(p))),
+            )
             .finish()
     }
 }
@@ -316,6 +323,7 @@ impl<R: RandomSource> Side<R> {
             unread: (!self.events.iter().any(|e| matches!(e, Seen::Error(_))))
                 .then(|| self.rbuf.len() + peer_wrote.len() - self.read_pos),
             wrote: self.wrote.clone(),
+            unfinished: self.message.clone(),
         }
     }
 }
@@ -395,8 +403,7 @@ impl<R: RandomSource> Pair<R> {
             }
             self.drive();
         }
-        // A message left unfinished only by a protocol error (its pieces before the error depend
-        // on the chunking, so they are not part of the transcript).
+        // A message left unfinished only by a protocol error.
         for side in [&self.client.message, &self.server.message] {
             assert!(side.is_none() || self.client.done_reading || self.server.done_reading);
         }
@@ -838,6 +845,19 @@ fn invalid_utf8_gets_a_close_with_1007() {
         expect(vec![close(1007, "")], State::Closed),
         expect(vec![Seen::Error(ProtocolError::InvalidUtf8)], State::Closed),
     );
+    // Whatever the chunking, the text delivered before the error is everything before the
+    // invalid byte.
+    for chunking in [Chunking::Whole, Chunking::Bytewise, Chunking::Random(7)] {
+        let (_, s) = pair(Config::default(), chunking).run(&[client(vec![
+            Op::Frame(DataKind::Text, b"ok \xE2\x82".to_vec(), false),
+            Op::Frame(DataKind::Text, b"\xAC but then \xFF".to_vec(), true),
+        ])]);
+        assert_eq!(
+            s.unfinished,
+            Some((DataKind::Text, "ok \u{20AC} but then ".as_bytes().to_vec())),
+            "{chunking:?}"
+        );
+    }
 }
 
 #[test]

@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{drive, drive_with, raw_frame, Bytes, Chunking, End, Item, TestRng, Transcript};
+use common::{
+    drive, drive_with, flush, raw_frame, Bytes, Chunking, End, Item, TestRng, Transcript,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -26,8 +28,8 @@ use sockless::handshake::{
 use sockless::message::{Assembler, Message};
 use sockless::utf8::Utf8Validator;
 use sockless::{
-    BufferTooSmall, CloseCode, CloseFrame, Config, Connection, DataKind, Event, HandshakeError,
-    Outgoing, ProtocolError, RandomSource, Recv, Role, SendError, State, Status,
+    BufferTooSmall, CloseCode, CloseFrame, Config, Connection, DataKind, EncodeError, Event,
+    HandshakeError, Outgoing, ProtocolError, RandomSource, Recv, Role, SendError, State, Status,
 };
 
 /// The case count for a property, overridable with `PROPTEST_CASES`.
@@ -368,13 +370,15 @@ fn check_stream_chunkings<R: RandomSource>(
             assert_eq!(reference.end, end);
         }
     }
-    // What it wrote: a Pong for every Ping while open (with auto_pong), then the Close reply
-    // (with auto_close) or the error's Close.
+    // What it wrote: a Pong for every Ping until the peer's Close (with auto_pong; our own Close
+    // does not stop them, RFC 6455 5.5.2), then the Close reply (with auto_close) or the error's
+    // Close.
     let mut owed = Vec::new();
     let mut open = !rx.closes_first;
+    let mut peer_closed = false;
     for item in &reference.items {
         match item {
-            Item::Ping(p) if open && rx.auto_pong => owed.push(Item::Pong(p.clone())),
+            Item::Ping(p) if !peer_closed && rx.auto_pong => owed.push(Item::Pong(p.clone())),
             Item::Close(c) => {
                 if open && rx.auto_close {
                     owed.push(Item::Close(
@@ -382,6 +386,7 @@ fn check_stream_chunkings<R: RandomSource>(
                     ));
                 }
                 open = false;
+                peer_closed = true;
             }
             Item::Error(e) if open => {
                 owed.push(Item::Close(Some((e.close_code().0, String::new()))));
@@ -951,8 +956,33 @@ proptest! {
             }
         }
         let mut short = [0xAAu8; MAX_HEADER_LEN];
-        prop_assert_eq!(h.encode(&mut short[..n - 1]), Err(BufferTooSmall { needed: n }));
+        prop_assert_eq!(
+            h.encode(&mut short[..n - 1]),
+            Err(EncodeError::BufferTooSmall(BufferTooSmall { needed: n }))
+        );
         prop_assert_eq!(short, [0xAAu8; MAX_HEADER_LEN]);
+    }
+
+    /// A length with the top bit set cannot be written, by the codec or by `send_header`, and
+    /// nothing is written.
+    #[test]
+    fn lengths_with_the_top_bit_set_are_refused(
+        payload_len in (1u64 << 63)..=u64::MAX,
+        mask in proptest::option::of(any::<[u8; 4]>()),
+        client in any::<bool>(),
+    ) {
+        let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask, payload_len };
+        let mut out = [0xAAu8; MAX_HEADER_LEN];
+        prop_assert_eq!(h.encode(&mut out), Err(EncodeError::LengthOverflow));
+        let r = if client {
+            Connection::client(Config::default(), TestRng::new(1))
+                .send_header(DataKind::Text, payload_len, true, &mut out)
+        } else {
+            Connection::server(Config::default())
+                .send_header(DataKind::Text, payload_len, true, &mut out)
+        };
+        prop_assert_eq!(r, Err(SendError::LengthOverflow));
+        prop_assert_eq!(out, [0xAAu8; MAX_HEADER_LEN]);
     }
 }
 
@@ -1016,6 +1046,11 @@ fn whole_frame_round_trip<A: RandomSource, B: RandomSource>(
         (_, None) => Event::Pong(data),
     };
     assert_eq!(r.result, Ok(Recv::Event(expected)));
+    // The Pong `rx` now owes for a Ping is not part of the round trip: flush it, or it would go
+    // out in front of the next frame `rx` sends.
+    let mut owed = Vec::new();
+    flush(rx, &mut owed);
+    assert_eq!(owed.is_empty(), !matches!(msg, Out::Ping(_)));
 }
 
 proptest! {
@@ -1053,7 +1088,8 @@ proptest! {
         }
     }
 
-    /// Codes that may not be sent, and reasons over 123 bytes, are refused without writing.
+    /// Codes that may not be sent, reasons over 123 bytes and reasons without a code are refused
+    /// without writing.
     #[test]
     fn unsendable_closes_are_refused(code in any::<u16>(), long in 124usize..200) {
         let mut server = Connection::server(Config::default());
@@ -1073,6 +1109,12 @@ proptest! {
         prop_assert_eq!(
             server.close(CloseCode::NORMAL, &reason, &mut out),
             Err(SendError::ControlPayloadTooLong)
+        );
+        prop_assert_eq!(server.state(), State::Open);
+        // No status, no reason: a reason with 1005 would be lost, so it is refused.
+        prop_assert_eq!(
+            server.close(CloseCode::NO_STATUS, &reason[..long % 124 + 1], &mut out),
+            Err(SendError::ReasonWithoutCode)
         );
         prop_assert_eq!(server.state(), State::Open);
     }

@@ -169,6 +169,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let r = if c { client.conn.close(code, &reason, &mut out) } else { server.conn.close(code, &reason, &mut out) };
                 if r.is_ok() {
                     assert!(code == CloseCode::NO_STATUS || code.is_sendable());
+                    assert!(code != CloseCode::NO_STATUS || reason.is_empty());
                 }
                 let seen = if code == CloseCode::NO_STATUS { None } else { Some(code.0) };
                 (c, r, Some(Seen::Close(seen)))

@@ -1,6 +1,8 @@
 //! `Connection::receive` for either role (first byte), with fuzzer-chosen chunking (second byte
 //! seeds the chunk sizes): never panics, honours `consumed`, and gives the same frames, control
-//! events, error and output bytes as feeding everything at once.
+//! events, error and output bytes as feeding everything at once, and the same payload delivered
+//! before an error or the end of the input (for invalid text: every byte before the first one at
+//! which it can no longer be valid UTF-8).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sockless::{Config, Connection, Event, RandomError, RandomSource, Recv};
@@ -87,7 +89,11 @@ fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl
     t
 }
 
-fn run(client: bool, data: &[u8], chunk: impl FnMut() -> usize) -> (Vec<Item>, Vec<u8>, sockless::State) {
+/// Items, the pieces of the unfinished frame delivered (before an error or the end), output bytes
+/// and the final state.
+type Outcome = (Vec<Item>, Vec<u8>, Vec<u8>, sockless::State);
+
+fn run(client: bool, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
     let mut config = Config::default();
     config.max_frame_len = 1 << 16;
     config.max_message_len = 1 << 17;
@@ -98,11 +104,11 @@ fn run(client: bool, data: &[u8], chunk: impl FnMut() -> usize) -> (Vec<Item>, V
         };
         let mut c = Connection::client(config, rng);
         let t = drive(&mut c, data, chunk);
-        (t.items, t.out, c.state())
+        (t.items, t.partial, t.out, c.state())
     } else {
         let mut c = Connection::server(config);
         let t = drive(&mut c, data, chunk);
-        (t.items, t.out, c.state())
+        (t.items, t.partial, t.out, c.state())
     }
 }
 

@@ -43,7 +43,8 @@ pub enum State {
     /// Both directions are open.
     Open,
     /// We sent a Close and wait for the peer's. Received data is still delivered; nothing more may
-    /// be sent.
+    /// be sent, except the Pongs owed for Pings that still arrive (RFC 6455 5.5.2), which
+    /// [`Connection::poll_transmit`] writes as before.
     CloseSent,
     /// The peer sent a Close; ours is not written yet (queued for
     /// [`Connection::poll_transmit`] when [`Config::auto_close`] is on, or up to the caller).
@@ -52,8 +53,9 @@ pub enum State {
     /// A protocol error was found; its Close frame waits in [`Connection::poll_transmit`]. Nothing
     /// more is received.
     Failed,
-    /// The closing handshake is over (or the connection failed and its Close was flushed): close the
-    /// transport.
+    /// The closing handshake is over (or the connection failed and its Close was flushed): flush
+    /// [`Connection::poll_transmit`] (a Pong owed for a Ping that came before the peer's Close may
+    /// still be there), then close the transport.
     Closed,
 }
 
@@ -63,6 +65,10 @@ pub enum Event<'a> {
     /// A piece of a data frame's payload, unmasked in place in the caller's buffer. A message is the
     /// concatenation of the pieces up to the one with `message_done`. Text has been validated up to
     /// the end of this piece (which may end inside a character; the rest follows in the next piece).
+    /// When text turns invalid, the piece holds every byte before the first one at which it can no
+    /// longer be valid UTF-8 (for a message ending inside a character, its last byte), and the
+    /// next [`Connection::receive`] fails with [`ProtocolError::InvalidUtf8`]: the same bytes,
+    /// then the same error, however the input is split.
     Data {
         /// Text or binary, from the message's first frame.
         kind: DataKind,
@@ -147,12 +153,24 @@ const NO_PONG: u8 = u8::MAX;
 ///   that reports a protocol error.
 /// * **Output you choose.** [`send`](Self::send), [`send_frame`](Self::send_frame),
 ///   [`send_header`](Self::send_header) + [`send_payload`](Self::send_payload) and
-///   [`close`](Self::close) encode into your buffer at once; write the bytes in the order produced.
+///   [`close`](Self::close) encode into your buffer at once (behind a Pong still owed, see
+///   below); write the bytes in the order produced.
 /// * **Ending.** When [`state`](Self::state) is [`State::Closed`], close the transport (a client
 ///   should first wait a little for the server to close it).
 ///
 /// Timeouts are the driver's: bound the wait for the peer's Close after sending ours, and, if you
 /// want, send Pings on an idle timer and close when no Pong comes back.
+///
+/// # Pongs keep their place
+///
+/// The automatic Pong for a received Ping goes out before any frame the application sends after
+/// that Ping arrived: if [`poll_transmit`](Self::poll_transmit) has not written it yet, `send`,
+/// `send_frame`, `send_header` and `close` write it in front of their own frame in `out`, and
+/// their count includes it. So the bytes the peer gets are the same whether or not the driver
+/// flushed `poll_transmit` in between. This is all or nothing: if the Pong and the frame do not
+/// both fit, the error's `needed` is their total, and nothing is written, dequeued or drawn
+/// from the randomness source. While a frame begun with `send_header` is still being streamed,
+/// a Pong owed for a Ping received meanwhile waits until the frame's payload is complete.
 ///
 /// `R` is the randomness source for masking keys; a server connection uses [`NoRandom`] and never
 /// draws.
@@ -258,7 +276,11 @@ impl<R: RandomSource> Connection<R> {
     ///
     /// Frame headers (up to 14 bytes) and control frames (up to 14 + 125 bytes) are consumed only
     /// whole; data payload is delivered in whatever pieces the input holds. Feeding the same bytes
-    /// in any chunking gives the same events.
+    /// in any chunking gives the same events, the same payload bytes (joined) and the same error,
+    /// also around invalid text: the valid part of a piece (every byte before the first one at
+    /// which the text can no longer be valid UTF-8) is delivered as a [`Event::Data`] consuming
+    /// exactly those bytes, and the next call fails with [`ProtocolError::InvalidUtf8`] (1007),
+    /// exactly as byte-by-byte input would.
     ///
     /// ```
     /// use sockless::{Config, Connection, Event, Recv, DataKind};
@@ -329,27 +351,41 @@ impl<R: RandomSource> Connection<R> {
         if n == 0 && self.rx_remaining != 0 {
             return need_input(consumed);
         }
-        let (payload, _) = rest.split_at_mut(n);
+        let (piece, _) = rest.split_at_mut(n);
+        let key = self.rx_mask;
         if self.role == Role::Server {
-            apply_mask(payload, self.rx_mask, 0);
-            self.rx_mask = advance_key(self.rx_mask, n);
+            apply_mask(piece, key, 0);
         }
-        self.rx_remaining -= n as u64;
-        let frame_done = self.rx_remaining == 0;
-        let message_done = frame_done && self.rx_fin;
         let kind = self.rx_message.unwrap_or(DataKind::Binary);
+        let mut take = n;
         if kind == DataKind::Text {
-            let valid =
-                self.utf8.feed(payload).is_ok() && (!message_done || self.utf8.finish().is_ok());
-            if !valid {
-                return self.fail(ProtocolError::InvalidUtf8);
+            let ends_message = self.rx_fin && self.rx_remaining == n as u64;
+            if let Some(valid) = self.check_text(piece, ends_message) {
+                if valid == 0 {
+                    return self.fail(ProtocolError::InvalidUtf8);
+                }
+                // Deliver the valid part; the rest is handed in again, so it goes back to the
+                // bytes it was (masking twice is the identity).
+                take = valid;
+                if self.role == Role::Server {
+                    if let Some(back) = piece.get_mut(valid..) {
+                        apply_mask(back, advance_key(key, valid), 0);
+                    }
+                }
             }
         }
+        let (payload, _) = piece.split_at_mut(take);
+        if self.role == Role::Server {
+            self.rx_mask = advance_key(key, take);
+        }
+        self.rx_remaining -= take as u64;
+        let frame_done = self.rx_remaining == 0;
+        let message_done = frame_done && self.rx_fin;
         if message_done {
             self.rx_message = None;
         }
         Received {
-            consumed: consumed + n,
+            consumed: consumed + take,
             result: Ok(Recv::Event(Event::Data {
                 kind,
                 payload,
@@ -357,6 +393,61 @@ impl<R: RandomSource> Connection<R> {
                 message_done,
             })),
         }
+    }
+
+    /// Validates the next `piece` of text (the message's last when `ends_message`). `None` if it
+    /// is valid so far. Otherwise the number of its bytes before the first byte at which the text
+    /// can no longer be valid UTF-8 (an unfinished character just before that byte included; for
+    /// a message ending inside a character, that byte is its last), with the validator left as
+    /// if exactly those bytes had been fed: delivering them and failing on the next call gives
+    /// the same pieces and error as byte-by-byte input would.
+    fn check_text(&mut self, piece: &[u8], ends_message: bool) -> Option<usize> {
+        let before = self.utf8;
+        let valid_up_to = match self.utf8.feed(piece) {
+            Ok(()) if !ends_message || self.utf8.finish().is_ok() => return None,
+            Ok(()) => {
+                // Every byte is a valid prefix; the end of the message after the last one is not.
+                let valid = piece.len().saturating_sub(1);
+                self.utf8 = before;
+                return Some(
+                    match self.utf8.feed(piece.get(..valid).unwrap_or_default()) {
+                        Ok(()) => valid,
+                        Err(_) => 0,
+                    },
+                );
+            }
+            Err(e) => e.valid_up_to,
+        };
+        Some(self.refeed_valid_prefix(before, piece, valid_up_to))
+    }
+
+    /// After `piece` failed with its invalid sequence starting at `valid_up_to`: restarts from
+    /// `before` (the validator before the piece), feeds the valid bytes, then byte by byte the at
+    /// most three bytes of the invalid sequence that still continued it, and returns how many
+    /// bytes of `piece` that is.
+    #[cold]
+    fn refeed_valid_prefix(
+        &mut self,
+        before: Utf8Validator,
+        piece: &[u8],
+        valid_up_to: usize,
+    ) -> usize {
+        let mut v = before;
+        let (head, tail) = piece.split_at(valid_up_to.min(piece.len()));
+        if v.feed(head).is_err() {
+            return 0;
+        }
+        let mut valid = head.len();
+        for byte in tail {
+            let mut next = v;
+            if next.feed(core::slice::from_ref(byte)).is_err() {
+                break;
+            }
+            v = next;
+            valid += 1;
+        }
+        self.utf8 = v;
+        valid
     }
 
     /// Rules on a decoded header that depend on the role, the configuration or the extensions.
@@ -369,7 +460,9 @@ impl<R: RandomSource> Connection<R> {
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
-        if h.payload_len > self.max_frame_len {
+        // Control frames are bounded by the RFC's 125 bytes (checked by `FrameHeader::decode`),
+        // never by the configured data frame limit.
+        if !h.opcode.is_control() && h.payload_len > self.max_frame_len {
             return Err(ProtocolError::FrameTooLong);
         }
         Ok(())
@@ -401,9 +494,10 @@ impl<R: RandomSource> Connection<R> {
         Ok(())
     }
 
-    /// Whether a Ping received now gets an automatic Pong.
+    /// Whether a Ping received now gets an automatic Pong: unless a Close was received (RFC 6455
+    /// 5.5.2). Our own Close forbids only data frames (5.5.1), so `CloseSent` still answers.
     fn will_pong(&self) -> bool {
-        self.auto_pong && self.state == State::Open
+        self.auto_pong && matches!(self.state, State::Open | State::CloseSent)
     }
 
     fn on_control<'a>(
@@ -501,7 +595,9 @@ impl<R: RandomSource> Connection<R> {
         Ok(written)
     }
 
-    /// Encodes a whole message, or a Ping or Pong, as one frame into `out`; returns its length.
+    /// Encodes a whole message, or a Ping or Pong, as one frame into `out`; returns the number of
+    /// bytes written. A Pong still owed for a received Ping is written in front of the frame (see
+    /// [Pongs keep their place](Self#pongs-keep-their-place)), so the count includes it.
     ///
     /// ```
     /// use sockless::{Config, Connection, Outgoing};
@@ -512,9 +608,10 @@ impl<R: RandomSource> Connection<R> {
     /// ```
     ///
     /// # Errors
-    /// [`SendError`]: no room, closing, a control payload over 125 bytes, a data message while a
-    /// fragmented one is in progress (control frames may go between fragments), or entropy
-    /// failure. Nothing is written and no state changes.
+    /// [`SendError`]: no room (for the owed Pong and the frame together: `needed` is their total),
+    /// closing, a control payload over 125 bytes, a data message while a fragmented one is in
+    /// progress (control frames may go between fragments), or entropy failure. Nothing is written
+    /// or dequeued and no state changes.
     pub fn send(&mut self, msg: Outgoing<'_>, out: &mut [u8]) -> Result<usize, SendError> {
         self.check_can_send()?;
         let (opcode, payload) = match msg {
@@ -530,13 +627,14 @@ impl<R: RandomSource> Connection<R> {
         } else if self.tx_message.is_some() {
             return Err(SendError::MessageInProgress);
         }
-        self.write_frame(opcode, true, payload, out)
+        self.write_after_pong(opcode, true, payload, out)
     }
 
-    /// Encodes one frame of a fragmented message into `out`; returns its length. The first frame
-    /// carries `kind`; later ones go out as continuations and must name the same `kind`. The frame
-    /// with `fin` ends the message. For text, the concatenated payloads must be valid UTF-8 (a
-    /// frame may split a character).
+    /// Encodes one frame of a fragmented message into `out`; returns the number of bytes written
+    /// (with an owed Pong in front, as for [`send`](Self::send)). The first frame carries `kind`;
+    /// later ones go out as continuations and must name the same `kind`. The frame with `fin` ends
+    /// the message. For text, the concatenated payloads must be valid UTF-8 (a frame may split a
+    /// character).
     ///
     /// ```
     /// use sockless::{Config, Connection, DataKind};
@@ -559,30 +657,37 @@ impl<R: RandomSource> Connection<R> {
     ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
-        let n = self.write_frame(opcode, fin, payload, out)?;
+        let n = self.write_after_pong(opcode, fin, payload, out)?;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
     }
 
     /// Begins a data frame of `len` payload bytes whose payload the caller streams through
     /// [`send_payload`](Self::send_payload) (masked in place for a client, so no copy is made):
-    /// writes the header (at most 14 bytes) into `out` and returns its length. Fragmentation rules
-    /// are those of [`send_frame`](Self::send_frame). Until all `len` bytes went through
-    /// `send_payload`, nothing else may be sent and [`poll_transmit`](Self::poll_transmit) waits.
+    /// writes the header (at most 14 bytes) into `out` and returns the number of bytes written.
+    /// A Pong still owed for a received Ping is written in front of the header (at most
+    /// [`MAX_CONTROL_FRAME_LEN`](crate::frame::MAX_CONTROL_FRAME_LEN) bytes more, so 145 bytes of
+    /// `out` always suffice), and the count includes it: write `out[..n]`, then the payload. Fragmentation rules are those of [`send_frame`](Self::send_frame). Until
+    /// all `len` bytes went through `send_payload`, nothing else may be sent and
+    /// [`poll_transmit`](Self::poll_transmit) waits (a Pong owed for a Ping received meanwhile
+    /// goes out after the frame).
     ///
     /// ```
+    /// use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
     /// use sockless::{Config, Connection, DataKind};
     /// let mut server = Connection::server(Config::default());
-    /// let mut header = [0u8; 14];
+    /// let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN]; // room for an owed Pong
     /// let mut payload = vec![7u8; 70_000];
     /// let n = server.send_header(DataKind::Binary, payload.len() as u64, true, &mut header).unwrap();
     /// assert_eq!(&header[..n], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     /// server.send_payload(&mut payload).unwrap(); // a server does not mask: bytes unchanged
-    /// // write header[..n] and payload, in that order (one vectored write)
+    /// // write header[..n] (any owed Pong, then the header) and payload, in that order (one
+    /// // vectored write)
     /// ```
     ///
     /// # Errors
-    /// As [`send_frame`](Self::send_frame).
+    /// As [`send_frame`](Self::send_frame); [`SendError::LengthOverflow`] for a `len` of 2^63 or
+    /// more, which no frame may declare (RFC 6455 5.2).
     pub fn send_header(
         &mut self,
         kind: DataKind,
@@ -592,6 +697,9 @@ impl<R: RandomSource> Connection<R> {
     ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
+        if len >> 63 != 0 {
+            return Err(SendError::LengthOverflow);
+        }
         let mut header = FrameHeader {
             fin,
             rsv: 0,
@@ -602,17 +710,21 @@ impl<R: RandomSource> Connection<R> {
         if self.role == Role::Client {
             header.mask = Some([0; 4]);
         }
-        let needed = header.encoded_len();
+        let pong_len = self.owed_pong_len();
+        let needed = pong_len + header.encoded_len();
         if out.len() < needed {
             return Err(BufferTooSmall { needed }.into());
         }
+        let (pong_out, header_out) = out.split_at_mut(pong_len);
+        self.write_owed_pong(pong_out)?;
         if self.role == Role::Client {
             let mut key = [0u8; 4];
             self.rng.fill(&mut key)?;
             header.mask = Some(key);
             self.tx_mask = key;
         }
-        let n = header.encode(out)?;
+        let n = pong_len + header.encode(header_out)?;
+        self.pong_len = NO_PONG;
         self.tx_remaining = len;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
@@ -646,7 +758,7 @@ impl<R: RandomSource> Connection<R> {
     /// Starts the closing handshake, or answers the peer's Close: encodes a Close frame with `code`
     /// and `reason` into `out` and returns the length written (a Pong still owed for a received
     /// Ping is written in front of it). [`CloseCode::NO_STATUS`] sends a Close with
-    /// no payload (and no reason). After it nothing more can be sent; the state becomes
+    /// no payload, so its `reason` must be empty. After it nothing more can be sent; the state becomes
     /// [`State::CloseSent`], or [`State::Closed`] when answering the peer's Close.
     ///
     /// ```
@@ -660,6 +772,7 @@ impl<R: RandomSource> Connection<R> {
     ///
     /// # Errors
     /// [`SendError::InvalidCloseCode`] for a code that may not be sent,
+    /// [`SendError::ReasonWithoutCode`] for a non-empty reason with [`CloseCode::NO_STATUS`],
     /// [`SendError::ControlPayloadTooLong`] for a reason over 123 bytes, [`SendError::Closing`] if a
     /// Close was already sent or queued, and otherwise as [`send`](Self::send).
     pub fn close(
@@ -677,6 +790,9 @@ impl<R: RandomSource> Connection<R> {
         }
         let mut body = [0u8; 125];
         let payload: &[u8] = if code == CloseCode::NO_STATUS {
+            if !reason.is_empty() {
+                return Err(SendError::ReasonWithoutCode);
+            }
             &[]
         } else if !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.0));
@@ -690,21 +806,7 @@ impl<R: RandomSource> Connection<R> {
             dest.copy_from_slice(reason.as_bytes());
             body.get(..2 + reason.len()).unwrap_or_default()
         };
-        // A Pong still owed goes out first: nothing may follow our Close, and whether it was
-        // flushed before this call must not change what the peer gets.
-        let pong_len = if self.pong_len == NO_PONG {
-            0
-        } else {
-            self.control_frame_len(usize::from(self.pong_len))
-        };
-        let needed = pong_len + self.control_frame_len(payload.len());
-        if out.len() < needed {
-            return Err(BufferTooSmall { needed }.into());
-        }
-        let (pong_out, close_out) = out.split_at_mut(pong_len);
-        self.write_owed_pong(pong_out)?;
-        let n = pong_len + self.write_frame(OpCode::Close, true, payload, close_out)?;
-        self.pong_len = NO_PONG;
+        let n = self.write_after_pong(OpCode::Close, true, payload, out)?;
         self.state = if self.state == State::CloseReceived {
             State::Closed
         } else {
@@ -735,10 +837,44 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
-    /// The length of a control frame with `payload_len` (at most 125) bytes of payload.
-    fn control_frame_len(&self, payload_len: usize) -> usize {
+    /// The length of the frame of the Pong still owed for a received Ping; 0 if none is owed.
+    fn owed_pong_len(&self) -> usize {
+        if self.pong_len == NO_PONG {
+            return 0;
+        }
         let mask_len = if self.role == Role::Client { 4 } else { 0 };
-        2 + mask_len + payload_len
+        2 + mask_len + usize::from(self.pong_len)
+    }
+
+    /// Writes the Pong still owed (if any) and then one whole frame into `out`, returning the
+    /// total length: the Pong keeps its place in front of everything the application sends after
+    /// its Ping arrived. All or nothing: the size of both is checked before any randomness is
+    /// drawn, and the Pong is dequeued only once both are written.
+    fn write_after_pong(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let pong_len = self.owed_pong_len();
+        let mask_len = if self.role == Role::Client { 4 } else { 0 };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let needed = pong_len + header.encoded_len() + mask_len + payload.len();
+        if out.len() < needed {
+            return Err(BufferTooSmall { needed }.into());
+        }
+        let (pong_out, frame_out) = out.split_at_mut(pong_len);
+        self.write_owed_pong(pong_out)?;
+        let n = self.write_frame(opcode, fin, payload, frame_out)?;
+        self.pong_len = NO_PONG;
+        Ok(pong_len + n)
     }
 
     /// Writes the Pong still owed for a received Ping, if any, into `out`, returning its length (0

@@ -589,7 +589,13 @@ fn invalid_utf8_fails_at_the_first_invalid_byte() {
         let f = frame(role, true, OpCode::Text, b"a\xFFbcdefghi");
         let head = f.len() - 10;
         let mut c = conn(role, config());
-        violation(&mut c, &f[..head + 2], ProtocolError::InvalidUtf8, 1007);
+        violation_after(
+            &mut c,
+            &f[..head + 2],
+            &[text(b"a", false, false)],
+            ProtocolError::InvalidUtf8,
+            1007,
+        );
 
         // The valid prefix is delivered; the invalid byte fails in the next call, 8 bytes early.
         let f = frame(role, true, OpCode::Text, b"ab\xC0defghij");
@@ -616,7 +622,8 @@ fn invalid_utf8_fails_at_the_first_invalid_byte() {
             1007,
         );
 
-        // In a later fragment: fails on its first piece, before the rest of it arrives.
+        // In a later fragment: its valid part (up to the \xED that \xA0 cannot continue) is
+        // delivered, then it fails, before the rest of it arrives.
         let mut input = frame(role, false, OpCode::Text, b"ok \xF0\x9F");
         let second = frame(
             role,
@@ -630,10 +637,96 @@ fn invalid_utf8_fails_at_the_first_invalid_byte() {
         violation_after(
             &mut c,
             &input,
-            &[text(b"ok \xF0\x9F", true, false)],
+            &[
+                text(b"ok \xF0\x9F", true, false),
+                text(b"\x98\x80\xED", false, false),
+            ],
             ProtocolError::InvalidUtf8,
             1007,
         );
+    }
+}
+
+/// Feeds `input` in reads of `chunk` bytes; returns the text delivered (joined) and the error.
+fn text_until_error(role: Role, input: &[u8], chunk: usize) -> (Vec<u8>, End) {
+    let mut c = conn(role, config());
+    let (events, _, end) = drive(&mut c, input, chunk);
+    let mut delivered = Vec::new();
+    for e in events {
+        match e {
+            Ev::Data {
+                kind: DataKind::Text,
+                payload,
+                ..
+            } => delivered.extend(payload),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (delivered, end)
+}
+
+#[test]
+fn invalid_text_delivers_the_same_bytes_in_any_chunking() {
+    // Every byte before the first one at which the text can no longer be valid UTF-8 is
+    // delivered, an unfinished character included, then `receive` fails: in every chunking.
+    let cases: [(&[&[u8]], &[u8]); 8] = [
+        (&[b"ab\xFFc"], b"ab"),
+        (&[b"\xFFabc"], b""),
+        (&[b"ab\xE2\x82Ac"], b"ab\xE2\x82"),
+        (&[b"x\xF0\x90\x80\x80y\xC0\x80"], b"x\xF0\x90\x80\x80y"),
+        (&[b"ok\xED\xA0\x80"], b"ok\xED"),
+        (
+            &[b"ok \xE2\x82", b"\xAC but then \xFF"],
+            "ok \u{20AC} but then ".as_bytes(),
+        ),
+        // Ending inside a character: the text can no longer be valid at the message's last byte.
+        (&[b"a\xF0\x9F", b"\x98"], b"a\xF0\x9F"),
+        (&[b"ab\xC3", b""], b"ab\xC3"),
+    ];
+    for role in ROLES {
+        for (frames, before) in cases {
+            let mut input = Vec::new();
+            for (i, p) in frames.iter().enumerate() {
+                let op = if i == 0 {
+                    OpCode::Text
+                } else {
+                    OpCode::Continuation
+                };
+                input.extend(frame(role, i + 1 == frames.len(), op, p));
+            }
+            for chunk in 1..=input.len() {
+                let got = text_until_error(role, &input, chunk);
+                assert_eq!(
+                    got,
+                    (before.to_vec(), End::Error(ProtocolError::InvalidUtf8)),
+                    "{role:?} {frames:x?} in reads of {chunk}"
+                );
+            }
+        }
+        // Whole: the valid part comes as its own event, consuming exactly those bytes; the next
+        // call fails.
+        let mut c = conn(role, config());
+        let mut f = frame(role, true, OpCode::Text, b"ab\xFFc");
+        let head = f.len() - 4;
+        let r = c.receive(&mut f);
+        assert_eq!(r.consumed, head + 2);
+        assert_eq!(
+            r.result,
+            Ok(Recv::Event(Event::Data {
+                kind: DataKind::Text,
+                payload: b"ab",
+                frame_done: false,
+                message_done: false,
+            }))
+        );
+        // The bytes not consumed are as they were handed in (still masked towards a server).
+        assert_eq!(
+            f[head + 2..],
+            frame(role, true, OpCode::Text, b"ab\xFFc")[head + 2..]
+        );
+        let r = c.receive(&mut f[head + 2..]);
+        assert_eq!((r.consumed, r.result), (0, Err(ProtocolError::InvalidUtf8)));
+        assert_failed(&mut c, ProtocolError::InvalidUtf8);
     }
 }
 
@@ -899,12 +992,13 @@ fn close_first_then_peers_close_is_closed() {
         assert_eq!(c.state(), State::CloseSent);
         assert!(!c.wants_transmit());
 
-        // Data still arrives; a Ping gets no Pong now.
+        // Data still arrives; a Ping still gets its Pong (RFC 6455 5.5.2), and no second Close
+        // is written.
         let mut input = frame(role, true, OpCode::Text, b"still");
         input.extend(frame(role, true, OpCode::Ping, b"p"));
         input.extend(frame(role, true, OpCode::Ping, b"p2"));
         input.extend(frame(role, true, OpCode::Close, &close_body(1001, b"")));
-        let (events, consumed, end) = feed(&mut c, &input);
+        let (events, out, end) = drive(&mut c, &input, input.len());
         assert_eq!(
             events,
             [
@@ -914,7 +1008,18 @@ fn close_first_then_peers_close_is_closed() {
                 Ev::Close(Some((1001, String::new()))),
             ]
         );
-        assert_eq!((consumed, end), (input.len(), End::Closed));
+        assert_eq!(end, End::Closed);
+        let pongs: Vec<_> = frames_from(role, &out)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            pongs,
+            [
+                (OpCode::Pong, b"p".to_vec()),
+                (OpCode::Pong, b"p2".to_vec())
+            ]
+        );
         assert_eq!(c.state(), State::Closed);
         assert!(!c.wants_transmit());
         assert_eq!(flush(&mut c), []);
@@ -922,20 +1027,51 @@ fn close_first_then_peers_close_is_closed() {
 }
 
 #[test]
-fn ping_received_after_close_sent_gets_no_pong() {
+fn ping_received_after_close_sent_gets_its_pong() {
+    // RFC 6455 5.5.2: a Pong answers a Ping unless a Close was received; 5.5.1 forbids only data
+    // frames after our Close.
     for role in ROLES {
         let mut c = conn(role, config());
         let mut out = [0u8; 64];
         let _ = c.close(CloseCode::NORMAL, "", &mut out).unwrap();
-        let f = frame(role, true, OpCode::Ping, b"hello?");
-        let (events, _, end) = feed(&mut c, &f);
+        let mut input = frame(role, true, OpCode::Ping, b"hello?");
+        input.extend(frame(role, true, OpCode::Ping, b"again"));
+        // The second Ping waits for the first Pong, as when open.
+        let (events, consumed, end) = feed(&mut c, &input);
         assert_eq!(
             (events, end),
-            (vec![Ev::Ping(b"hello?".to_vec())], End::NeedInput)
+            (vec![Ev::Ping(b"hello?".to_vec())], End::NeedFlush)
+        );
+        assert!(c.wants_transmit());
+        let pong = flush(&mut c);
+        assert_eq!(
+            one_frame(role, &pong),
+            (OpCode::Pong, true, b"hello?".to_vec())
+        );
+        if role == Role::Server {
+            assert_eq!(pong, [0x8A, 6, b'h', b'e', b'l', b'l', b'o', b'?']);
+        }
+        assert_eq!(c.state(), State::CloseSent);
+        // The second Ping, then the peer's Close in the same read: the Pong is still owed (it was
+        // owed before the Close arrived) and goes out in Closed.
+        let mut rest = input[consumed..].to_vec();
+        rest.extend(frame(role, true, OpCode::Close, b""));
+        let (events, _, end) = feed(&mut c, &rest);
+        assert_eq!(
+            (events, end),
+            (
+                vec![Ev::Ping(b"again".to_vec()), Ev::Close(None)],
+                End::Closed
+            )
+        );
+        assert_eq!(c.state(), State::Closed);
+        assert!(c.wants_transmit());
+        assert_eq!(
+            one_frame(role, &flush(&mut c)),
+            (OpCode::Pong, true, b"again".to_vec())
         );
         assert!(!c.wants_transmit());
-        assert_eq!(flush(&mut c), []);
-        assert_eq!(c.state(), State::CloseSent);
+        assert_eq!(c.state(), State::Closed);
     }
 }
 
@@ -1096,6 +1232,180 @@ fn every_ping_gets_its_own_pong_in_order() {
     }
 }
 
+/// The sends an application makes, each into `out`.
+#[derive(Clone, Copy, Debug)]
+enum Send {
+    Text,
+    Ping,
+    Pong,
+    Frame,
+    Header,
+    Close,
+}
+
+const SENDS: [Send; 6] = [
+    Send::Text,
+    Send::Ping,
+    Send::Pong,
+    Send::Frame,
+    Send::Header,
+    Send::Close,
+];
+
+impl Send {
+    fn call<R: RandomSource>(
+        self,
+        c: &mut Connection<R>,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        match self {
+            Send::Text => c.send(Outgoing::Text("Hello"), out),
+            Send::Ping => c.send(Outgoing::Ping(b"mine"), out),
+            Send::Pong => c.send(Outgoing::Pong(b"beat"), out),
+            Send::Frame => c.send_frame(DataKind::Binary, b"frag", false, out),
+            Send::Header => c.send_header(DataKind::Binary, 300, true, out),
+            Send::Close => c.close(CloseCode::NORMAL, "", out),
+        }
+    }
+
+    /// The frame it writes (server role, nothing owed).
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Send::Text => vec![0x81, 5, b'H', b'e', b'l', b'l', b'o'],
+            Send::Ping => vec![0x89, 4, b'm', b'i', b'n', b'e'],
+            Send::Pong => vec![0x8A, 4, b'b', b'e', b'a', b't'],
+            Send::Frame => vec![0x02, 4, b'f', b'r', b'a', b'g'],
+            Send::Header => vec![0x82, 126, 0x01, 0x2C],
+            Send::Close => vec![0x88, 2, 0x03, 0xE8],
+        }
+    }
+}
+
+#[test]
+fn an_owed_pong_goes_out_in_front_of_what_the_application_sends() {
+    for role in ROLES {
+        for send in SENDS {
+            let mut c = conn(role, config());
+            let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"ping!"));
+            assert_eq!(events, [Ev::Ping(b"ping!".to_vec())]);
+            assert!(c.wants_transmit());
+            let mask = if role == Role::Client { 4 } else { 0 };
+            let pong_len = 2 + mask + 5;
+            let needed = pong_len + send.bytes().len() + mask;
+
+            // Too small for both: nothing written, nothing dequeued, no key drawn.
+            let mut out = [0xAAu8; 400];
+            for short in [0, pong_len, needed - 1] {
+                assert_eq!(
+                    send.call(&mut c, &mut out[..short]),
+                    Err(SendError::BufferTooSmall(BufferTooSmall { needed })),
+                    "{role:?} {send:?}"
+                );
+            }
+            assert!(out.iter().all(|&b| b == 0xAA));
+            assert!(c.wants_transmit());
+            assert_eq!(c.state(), State::Open);
+
+            // The same bytes whether or not the driver flushed in between.
+            let mut flushed = c.clone();
+            let mut expect = flush(&mut flushed);
+            let n = send.call(&mut flushed, &mut out).unwrap();
+            expect.extend_from_slice(&out[..n]);
+            let n = send.call(&mut c, &mut out).unwrap();
+            assert_eq!(n, needed, "{role:?} {send:?}: the count includes the Pong");
+            assert_eq!(out[..n], expect[..], "{role:?} {send:?}");
+            if role == Role::Server {
+                let mut exact = vec![0x8A, 5, b'p', b'i', b'n', b'g', b'!'];
+                exact.extend(send.bytes());
+                assert_eq!(out[..n], exact[..], "{send:?}");
+            } else {
+                // The Pong is masked with the first key drawn, the frame with the second.
+                let pong = frames_from(role, &out[..pong_len]);
+                assert_eq!(pong[0].0.mask, Some([1, 2, 3, 4]));
+                assert_eq!(pong[0].1, b"ping!");
+                let Ok(Status::Complete((h, _))) = FrameHeader::decode(&out[pong_len..n]) else {
+                    panic!("{send:?}: no header after the Pong");
+                };
+                assert_eq!(h.mask, Some([5, 6, 7, 8]), "{send:?}");
+            }
+            assert!(!c.wants_transmit(), "{role:?} {send:?}: dequeued");
+            assert_eq!(c.poll_transmit(&mut out), Ok(0));
+        }
+    }
+}
+
+#[test]
+fn an_owed_pong_stays_owed_when_randomness_fails() {
+    let failing = Rc::new(Cell::new(false));
+    let flag = failing.clone();
+    let mut c = Connection::client(config(), move |dest: &mut [u8]| {
+        if flag.get() {
+            return Err(RandomError);
+        }
+        dest.fill(0x5A);
+        Ok(())
+    });
+    let (events, _, _) = feed(&mut c, &frame(Role::Client, true, OpCode::Ping, b"p"));
+    assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+    failing.set(true);
+    let mut out = [0u8; 64];
+    for send in SENDS {
+        assert_eq!(
+            send.call(&mut c, &mut out),
+            Err(SendError::Random(RandomError)),
+            "{send:?}"
+        );
+        assert!(c.wants_transmit());
+        assert_eq!(c.payload_remaining(), 0);
+        assert_eq!(c.state(), State::Open);
+    }
+    failing.set(false);
+    let n = c.send(Outgoing::Text("x"), &mut out).unwrap();
+    let frames = frames_from(Role::Client, &out[..n]);
+    assert_eq!(
+        (frames[0].0.opcode, frames[1].0.opcode),
+        (OpCode::Pong, OpCode::Text)
+    );
+}
+
+#[test]
+fn a_pong_owed_during_a_streamed_frame_waits_for_its_end() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let h = c
+            .send_header(DataKind::Binary, 4, true, &mut header)
+            .unwrap();
+        let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"p"));
+        assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+        let mut out = [0u8; 64];
+        assert_eq!(c.poll_transmit(&mut out), Ok(0));
+        assert_eq!(
+            c.send(Outgoing::Text("x"), &mut out),
+            Err(SendError::FrameInProgress)
+        );
+        let mut payload = *b"data";
+        c.send_payload(&mut payload).unwrap();
+        // The frame is whole: the Pong goes in front of the next frame sent.
+        let n = c.send(Outgoing::Text("x"), &mut out).unwrap();
+        let mut wire = header[..h].to_vec();
+        wire.extend_from_slice(&payload);
+        wire.extend_from_slice(&out[..n]);
+        let ops: Vec<_> = frames_from(role, &wire)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (OpCode::Binary, b"data".to_vec()),
+                (OpCode::Pong, b"p".to_vec()),
+                (OpCode::Text, b"x".to_vec())
+            ]
+        );
+    }
+}
+
 #[test]
 fn pong_queued_before_an_error_goes_out_before_its_close() {
     // The bytes written must not depend on whether the driver flushed between the two frames.
@@ -1225,6 +1535,41 @@ fn frame_over_max_frame_len_fails_at_the_header() {
             let h = header_bytes(b0, peer_mask(role), len);
             violation(&mut c, &h, ProtocolError::FrameTooLong, 1009);
         }
+        // Control frames are bounded by the RFC's 125 bytes, not by the frame limit.
+        let mut cfg = config();
+        cfg.max_frame_len = 10;
+        let mut c = conn(role, cfg);
+        let reason = [b'r'; 123];
+        let mut input = frame(role, true, OpCode::Ping, &[7; 125]);
+        input.extend(frame(role, true, OpCode::Pong, &[8; 11]));
+        input.extend(frame(role, true, OpCode::Close, &close_body(1000, &reason)));
+        let (events, consumed, end) = feed(&mut c, &input);
+        let reason = String::from_utf8(reason.to_vec()).unwrap();
+        assert_eq!(
+            events,
+            [
+                Ev::Ping(vec![7; 125]),
+                Ev::Pong(vec![8; 11]),
+                Ev::Close(Some((1000, reason)))
+            ]
+        );
+        assert_eq!((consumed, end), (input.len(), End::Closed));
+        let out = flush(&mut c);
+        let frames: Vec<_> = frames_from(role, &out)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Pong, vec![7; 125]),
+                (OpCode::Close, close_body(1000, b""))
+            ]
+        );
+        // A data frame of 11 still fails.
+        let mut c = conn(role, cfg);
+        let h = header_bytes(0x82, peer_mask(role), 11);
+        violation(&mut c, &h, ProtocolError::FrameTooLong, 1009);
         // The default is 16 MiB.
         let mut c = conn(role, config());
         let h = header_bytes(0x82, peer_mask(role), (16 << 20) + 1);
@@ -1547,6 +1892,34 @@ fn streamed_frame_matches_a_one_shot_send() {
 }
 
 #[test]
+fn streamed_frame_length_with_the_top_bit_is_refused() {
+    // RFC 6455 5.2: the most significant bit of the 64-bit length MUST be 0.
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut out = [0xAAu8; 64];
+        for len in [1u64 << 63, u64::MAX] {
+            assert_eq!(
+                c.send_header(DataKind::Binary, len, true, &mut out),
+                Err(SendError::LengthOverflow)
+            );
+        }
+        assert!(out.iter().all(|&b| b == 0xAA));
+        assert_eq!(c.payload_remaining(), 0);
+        // Nothing was started and no key drawn: the largest legal length still works.
+        let n = c
+            .send_header(DataKind::Binary, (1 << 63) - 1, true, &mut out)
+            .unwrap();
+        let Ok(Status::Complete((h, len))) = FrameHeader::decode(&out[..n]) else {
+            panic!("undecodable {:x?}", &out[..n]);
+        };
+        assert_eq!((h.payload_len, len), ((1 << 63) - 1, n));
+        if role == Role::Client {
+            assert_eq!(h.mask, Some([1, 2, 3, 4]));
+        }
+    }
+}
+
+#[test]
 fn streamed_frame_rules() {
     for role in ROLES {
         let mut c = conn(role, config());
@@ -1692,8 +2065,15 @@ fn close_validates_code_and_reason() {
 fn close_with_no_status_sends_an_empty_close() {
     for role in ROLES {
         let mut c = conn(role, config());
-        let mut out = [0u8; 64];
-        let n = c.close(CloseCode::NO_STATUS, "ignored", &mut out).unwrap();
+        let mut out = [0xAAu8; 64];
+        // A reason needs a code: refused, not silently dropped.
+        assert_eq!(
+            c.close(CloseCode::NO_STATUS, "lost", &mut out),
+            Err(SendError::ReasonWithoutCode)
+        );
+        assert!(out.iter().all(|&b| b == 0xAA));
+        assert_eq!(c.state(), State::Open);
+        let n = c.close(CloseCode::NO_STATUS, "", &mut out).unwrap();
         if role == Role::Server {
             assert_eq!(out[..n], [0x88, 0x00]);
         } else {

@@ -23,7 +23,7 @@ impl CloseCode {
     /// 1003: a data type the endpoint cannot accept.
     pub const UNSUPPORTED_DATA: Self = Self(1003);
     /// 1005: no status code was present. Never on the wire; [`Connection::close`](crate::Connection::close)
-    /// with it sends a Close frame with an empty payload.
+    /// with it (and an empty reason) sends a Close frame with an empty payload.
     pub const NO_STATUS: Self = Self(1005);
     /// 1006: closed without a Close frame. Never on the wire.
     pub const ABNORMAL: Self = Self(1006);

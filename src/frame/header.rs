@@ -1,11 +1,17 @@
 //! Frame header decode and encode (RFC 6455 5.2).
 
 use super::OpCode;
-use crate::error::{BufferTooSmall, ProtocolError};
+use crate::error::{BufferTooSmall, EncodeError, ProtocolError};
 use crate::Status;
 
 /// The longest frame header: 2 bytes, an 8-byte extended length and a 4-byte masking key.
 pub const MAX_HEADER_LEN: usize = 14;
+
+/// The longest control frame (Ping, Pong or Close): a 2-byte header, a 4-byte masking key and 125
+/// bytes of payload. An output buffer of this size always holds what
+/// [`Connection::poll_transmit`](crate::Connection::poll_transmit) writes in one call; a Pong
+/// still owed takes at most this much in front of what the `send` methods write.
+pub const MAX_CONTROL_FRAME_LEN: usize = 2 + 4 + 125;
 
 /// A decoded frame header.
 ///
@@ -139,18 +145,24 @@ impl FrameHeader {
     /// number of bytes written. Only the low three bits of `rsv` are used.
     ///
     /// # Errors
-    /// [`BufferTooSmall`] if `out` is shorter than [`encoded_len`](Self::encoded_len); nothing is
-    /// written.
+    /// Nothing is written on error.
+    /// * [`EncodeError::LengthOverflow`] if `payload_len` has its top bit set (2^63 or more):
+    ///   RFC 6455 5.2 forbids it, so no legal frame can be written with it (checked first).
+    /// * [`EncodeError::BufferTooSmall`] if `out` is shorter than
+    ///   [`encoded_len`](Self::encoded_len).
     #[inline]
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        if self.payload_len >> 63 != 0 {
+            return Err(EncodeError::LengthOverflow);
+        }
         let len = self.encoded_len();
         let Some(out) = out.get_mut(..len) else {
-            return Err(BufferTooSmall { needed: len });
+            return Err(BufferTooSmall { needed: len }.into());
         };
         let b0 = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let Some((head, rest)) = out.split_first_chunk_mut::<2>() else {
-            return Err(BufferTooSmall { needed: len });
+            return Err(BufferTooSmall { needed: len }.into());
         };
         let rest = if self.payload_len < 126 {
             *head = [b0, mask_bit | self.payload_len as u8];
@@ -158,14 +170,14 @@ impl FrameHeader {
         } else if self.payload_len <= 0xFFFF {
             *head = [b0, mask_bit | 126];
             let Some((e, r)) = rest.split_first_chunk_mut::<2>() else {
-                return Err(BufferTooSmall { needed: len });
+                return Err(BufferTooSmall { needed: len }.into());
             };
             *e = (self.payload_len as u16).to_be_bytes();
             r
         } else {
             *head = [b0, mask_bit | 127];
             let Some((e, r)) = rest.split_first_chunk_mut::<8>() else {
-                return Err(BufferTooSmall { needed: len });
+                return Err(BufferTooSmall { needed: len }.into());
             };
             *e = self.payload_len.to_be_bytes();
             r
@@ -267,6 +279,29 @@ mod tests {
     }
 
     #[test]
+    fn encode_refuses_a_length_with_the_top_bit_set() {
+        for len in [1u64 << 63, (1 << 63) + 1, u64::MAX] {
+            for mask in [None, Some([1, 2, 3, 4])] {
+                let h = FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: OpCode::Binary,
+                    mask,
+                    payload_len: len,
+                };
+                let mut out = [0xAAu8; MAX_HEADER_LEN];
+                assert_eq!(
+                    h.encode(&mut out),
+                    Err(EncodeError::LengthOverflow),
+                    "{len:#x}"
+                );
+                assert_eq!(h.encode(&mut []), Err(EncodeError::LengthOverflow));
+                assert_eq!(out, [0xAA; MAX_HEADER_LEN], "nothing written");
+            }
+        }
+    }
+
+    #[test]
     fn encode_round_trips_every_length_class() {
         for &len in &[0u64, 1, 125, 126, 65535, 65536, (1 << 63) - 1] {
             for mask in [None, Some([1, 2, 3, 4])] {
@@ -284,7 +319,7 @@ mod tests {
                     assert_eq!(decode_ok(&out[..n]), (h, n));
                     assert_eq!(
                         h.encode(&mut out[..n - 1]),
-                        Err(BufferTooSmall { needed: n })
+                        Err(EncodeError::BufferTooSmall(BufferTooSmall { needed: n }))
                     );
                 }
             }

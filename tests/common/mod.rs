@@ -197,8 +197,8 @@ pub struct Transcript {
     pub consumed: usize,
     pub need_flush: usize,
     /// After an error: the pieces of the failing frame delivered before it, joined (`None` if
-    /// none was). Not compared across chunkings: a text frame delivers its valid pieces before
-    /// the one with the invalid byte.
+    /// none was). Compared across chunkings: invalid text delivers exactly the bytes before the
+    /// first byte at which it can no longer be valid, however it is split.
     pub partial_at_error: Option<Vec<u8>>,
 }
 
@@ -214,11 +214,30 @@ impl fmt::Debug for Transcript {
     }
 }
 
+/// Items, end, output, state, bytes consumed (unless failed), pieces delivered before an error.
+pub type Comparable<'a> = (
+    &'a [Item],
+    &'a End,
+    &'a [u8],
+    State,
+    Option<usize>,
+    Option<&'a [u8]>,
+);
+
 impl Transcript {
-    /// What must not depend on the chunking.
-    pub fn comparable(&self) -> (&[Item], &End, &[u8], State, Option<usize>) {
+    /// What must not depend on the chunking: after an error too, the payload delivered before
+    /// it (the items and the failing frame's pieces) and the error itself.
+    pub fn comparable(&self) -> Comparable<'_> {
         let consumed = (self.end != End::Error).then_some(self.consumed);
-        (&self.items, &self.end, &self.out, self.state, consumed)
+        let partial = self.partial_at_error.as_deref();
+        (
+            &self.items,
+            &self.end,
+            &self.out,
+            self.state,
+            consumed,
+            partial,
+        )
     }
 }
 

@@ -192,7 +192,7 @@ pub fn cases() -> Vec<Case> {
                 .wire(WireClose::Empty),
         );
         v.push(
-            c("local close: data and pings still read, pings not answered".into())
+            c("local close: data and pings still read, pings answered".into())
                 .local_close(1000, "")
                 .frames(vec![
                     text("late"),
@@ -209,6 +209,46 @@ pub fn cases() -> Vec<Case> {
                     ev_bin([1, 2]),
                     ev_close(1000, ""),
                 ])
+                .writes(vec![wf_close(Some(1000), ""), wf_pong(b"p")]),
+        );
+        // RFC 6455 5.5.2: a Ping gets its Pong unless a Close was *received*; our own Close
+        // forbids only data frames (5.5.1).
+        v.push(
+            c("local close, then pings: each answered in order after our close".into())
+                .local_close(1000, "")
+                .frames(vec![ping("1"), ping("2"), ping("3")])
+                .expect(vec![ev_ping("1"), ev_ping("2"), ev_ping("3")])
+                .writes(vec![
+                    wf_close(Some(1000), ""),
+                    wf_pong(b"1"),
+                    wf_pong(b"2"),
+                    wf_pong(b"3"),
+                ])
+                .state(State::CloseSent),
+        );
+        v.push(
+            c("local close, a ping and the peer's close in one read: pong, Closed".into())
+                .local_close(1000, "")
+                .frames(vec![ping("last"), close(1000, "")])
+                .expect(vec![ev_ping("last"), ev_close(1000, "")])
+                .writes(vec![wf_close(Some(1000), ""), wf_pong(b"last")])
+                .state(State::Closed),
+        );
+        v.push(
+            c("local close, a ping, then a protocol error: pong, no second close".into())
+                .local_close(1000, "")
+                .frames(vec![ping("p"), frame(5, [])])
+                .expect(vec![ev_ping("p")])
+                .fails(E::UnknownOpcode(5), 1002)
+                .writes(vec![wf_close(Some(1000), ""), wf_pong(b"p")])
+                .wire(WireClose::Code(1000)),
+        );
+        v.push(
+            c("local close, a ping with auto_pong off: nothing more written".into())
+                .config(|c| c.auto_pong = false)
+                .local_close(1000, "")
+                .frames(vec![ping("p"), close(1000, "")])
+                .expect(vec![ev_ping("p"), ev_close(1000, "")])
                 .writes(vec![wf_close(Some(1000), "")]),
         );
         v.push(
@@ -261,7 +301,7 @@ pub fn cases() -> Vec<Case> {
                 .state(State::CloseSent),
         );
         v.push(
-            c("close() two events after a Ping: pong, close, later pings unanswered".into())
+            c("close() two events after a Ping: pong, close, then the later pong".into())
                 .local_close_after(2, 1000, "")
                 .frames(vec![ping("1"), bin([1]), ping("2"), close(1000, "")])
                 .expect(vec![
@@ -270,7 +310,7 @@ pub fn cases() -> Vec<Case> {
                     ev_ping("2"),
                     ev_close(1000, ""),
                 ])
-                .writes(vec![wf_pong(b"1"), wf_close(Some(1000), "")]),
+                .writes(vec![wf_pong(b"1"), wf_close(Some(1000), ""), wf_pong(b"2")]),
         );
 
         v.push(
@@ -280,13 +320,13 @@ pub fn cases() -> Vec<Case> {
                     text("frag").nofin(),
                     pong("hb"),
                     cont("mented").nofin(),
-                    ping("unanswered"),
+                    ping("answered"),
                     cont(""),
                     close(1000, ""),
                 ])
                 .expect(vec![
                     ev_pong("hb"),
-                    ev_ping("unanswered"),
+                    ev_ping("answered"),
                     ev_text("fragmented"),
                     ev_close(1000, ""),
                 ]),

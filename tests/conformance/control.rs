@@ -1,7 +1,8 @@
 //! Ping and Pong (RFC 6455 5.5.2, 5.5.3): every payload size a control frame may have, the 125-byte
-//! limit, one Pong per Ping in order with the same payload, unsolicited Pongs, and control frames
-//! between the fragments of a message.
+//! limit, one Pong per Ping in order with the same payload, unsolicited Pongs, control frames
+//! between the fragments of a message, and an echo server's frames after the Pongs it owed first.
 
+use sockless::frame::OpCode;
 use sockless::ProtocolError as E;
 
 use crate::harness::*;
@@ -186,6 +187,94 @@ pub fn cases() -> Vec<Case> {
                 .frames(vec![text("").nofin(), ping("1"), ping("2"), cont("")])
                 .expect(vec![ev_ping("1"), ev_ping("2"), ev_text("")]),
         );
+
+        // Pongs keep their place: an echo server (the Autobahn 5.x setting) sends its echo after
+        // the Pong owed for a Ping that arrived first, whether or not it flushed in between.
+        v.push(
+            c("echo: ping between two text fragments, pong before the echo".into())
+                .echo(Echo::Message)
+                .frames(vec![text("Hel").nofin(), ping("mid"), cont("lo")])
+                .expect(vec![ev_ping("mid"), ev_text("Hello")])
+                .writes(vec![wf_pong(b"mid"), wf_text("Hello")]),
+        );
+        v.push(
+            c("echo: pings between binary fragments, pongs before the echo".into())
+                .echo(Echo::Message)
+                .frames(vec![
+                    bin([1]).nofin(),
+                    ping("a"),
+                    cont([2]).nofin(),
+                    ping("b"),
+                    cont([3]),
+                ])
+                .expect(vec![ev_ping("a"), ev_ping("b"), ev_bin([1, 2, 3])])
+                .writes(vec![wf_pong(b"a"), wf_pong(b"b"), wf_bin([1, 2, 3])]),
+        );
+        v.push(
+            c("echo: message, ping, message: each in its place".into())
+                .echo(Echo::Message)
+                .frames(vec![text("one"), ping("p"), bin([2]), ping("q")])
+                .expect(vec![
+                    ev_text("one"),
+                    ev_ping("p"),
+                    ev_bin([2]),
+                    ev_ping("q"),
+                ]),
+        );
+        v.push(
+            c("echo: ping before a fragmented message and a close".into())
+                .echo(Echo::Message)
+                .frames(vec![
+                    ping("first"),
+                    text("x").nofin(),
+                    cont("y"),
+                    close(1000, ""),
+                ])
+                .expect(vec![ev_ping("first"), ev_text("xy"), ev_close(1000, "")])
+                .writes(vec![
+                    wf_pong(b"first"),
+                    wf_text("xy"),
+                    wf_close(Some(1000), ""),
+                ]),
+        );
+        let long: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+        for (how, name) in [
+            (Echo::Frames, "send_frame"),
+            (Echo::Streamed, "send_header"),
+        ] {
+            v.push(
+                c(format!("echo by {name}: a ping between fragments"))
+                    .echo(how)
+                    .frames(vec![text("Hel").nofin(), ping("mid"), cont("lo")])
+                    .expect(vec![ev_ping("mid"), ev_text("Hello")])
+                    .writes(vec![
+                        wf_frame(OpCode::Text, "Hel", false),
+                        wf_pong(b"mid"),
+                        wf_frame(OpCode::Continuation, "lo", true),
+                    ]),
+            );
+            v.push(
+                c(format!("echo by {name}: two pings, long fragments"))
+                    .echo(how)
+                    .frames(vec![
+                        bin(&long).nofin(),
+                        ping("1"),
+                        ping("2"),
+                        cont(&long[..200]),
+                    ])
+                    .expect(vec![
+                        ev_ping("1"),
+                        ev_ping("2"),
+                        ev_bin([&long[..], &long[..200]].concat()),
+                    ])
+                    .writes(vec![
+                        wf_frame(OpCode::Binary, &long, false),
+                        wf_pong(b"1"),
+                        wf_pong(b"2"),
+                        wf_frame(OpCode::Continuation, &long[..200], true),
+                    ]),
+            );
+        }
 
         // With auto_pong off the Ping is still reported, and nothing is written.
         v.push(

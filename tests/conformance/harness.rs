@@ -5,22 +5,25 @@
 //! A case names its input as frames; the builder renders them for the case's role (a frame sent by
 //! a client to a server is masked, one sent by a server is not, unless the row says otherwise)
 //! and remembers where every frame and payload byte sits in the stream. From that layout the
-//! harness derives, for each run, what is chunking-independent (events, error, bytes written,
-//! final state, unread bytes) and the two things that depend on the chunking by design:
+//! harness derives what must not depend on the chunking (events, error, the text delivered
+//! before the error, bytes written, final state, unread bytes), and the one thing that does by
+//! design: which read the error arrives on. A header rule is broken by the time the header is
+//! complete, a Close frame is judged whole, and invalid text fails on the read holding the first
+//! byte at which it can no longer be valid UTF-8, never later; the text delivered before that
+//! error is every byte of the message before that byte, in every chunking.
 //!
-//! * which read the error arrives on: a header rule is broken by the time the header is complete,
-//!   a Close frame is judged whole, and invalid text fails on the read holding the first byte
-//!   that cannot continue valid UTF-8, never later;
-//! * the text delivered before such an error: every payload byte of the message in reads before
-//!   that one (and in earlier frames of the same read), nothing after.
+//! A row may also make the endpoint an echo server ([`Echo`]): it sends every message or frame
+//! back as it completes, so the order of its own frames and the Pongs it owes is checked. Every
+//! row is also run whole with `poll_transmit` flushed after every event, and its output must be
+//! the same bytes as without those flushes.
 
 use std::fmt::{self, Write as _};
 use std::str;
 
 use sockless::frame::{FrameHeader, OpCode};
 use sockless::{
-    CloseCode, Config, Connection, DataKind, Event, ProtocolError, RandomError, RandomSource, Recv,
-    Role, State, Status,
+    CloseCode, Config, Connection, DataKind, Event, Outgoing, ProtocolError, RandomError,
+    RandomSource, Recv, Role, State, Status,
 };
 
 // =============================================================================================
@@ -366,26 +369,36 @@ impl fmt::Debug for Ev {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Wf {
     pub op: OpCode,
+    pub fin: bool,
     pub payload: Vec<u8>,
 }
 
 impl fmt::Debug for Wf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}({:?})", self.op, Bytes(&self.payload))
+        let fin = if self.fin { "" } else { ", no fin" };
+        write!(f, "{:?}({:?}{fin})", self.op, Bytes(&self.payload))
     }
 }
 
 pub fn wf_pong(p: &[u8]) -> Wf {
-    Wf {
-        op: OpCode::Pong,
-        payload: p.to_vec(),
-    }
+    wf_frame(OpCode::Pong, p, true)
 }
 pub fn wf_close(code: Option<u16>, reason: &str) -> Wf {
+    wf_frame(OpCode::Close, close_payload(code, reason.as_bytes()), true)
+}
+/// A data frame the echo wrote.
+pub fn wf_frame(op: OpCode, p: impl AsRef<[u8]>, fin: bool) -> Wf {
     Wf {
-        op: OpCode::Close,
-        payload: close_payload(code, reason.as_bytes()),
+        op,
+        fin,
+        payload: p.as_ref().to_vec(),
     }
+}
+pub fn wf_text(p: impl AsRef<[u8]>) -> Wf {
+    wf_frame(OpCode::Text, p, true)
+}
+pub fn wf_bin(p: impl AsRef<[u8]>) -> Wf {
+    wf_frame(OpCode::Binary, p, true)
 }
 
 /// The Close this endpoint put on the wire, if any.
@@ -404,8 +417,8 @@ fn wire_close_of(written: &[Wf]) -> WireClose {
     }
 }
 
-/// Decodes what the endpoint wrote, checking the masking direction and that every frame it owes
-/// is a final, extension-free control frame.
+/// Decodes what the endpoint wrote, checking the masking direction, that no frame sets a reserved
+/// bit and that only data frames (the echo's) go without FIN.
 fn decode_written(mut bytes: &[u8], role: Role) -> Result<Vec<Wf>, String> {
     let mut frames = Vec::new();
     while !bytes.is_empty() {
@@ -422,8 +435,11 @@ fn decode_written(mut bytes: &[u8], role: Role) -> Result<Vec<Wf>, String> {
             (Role::Client, None) => return Err("a client sent an unmasked frame".into()),
             _ => {}
         }
-        if !h.fin || h.rsv != 0 {
-            return Err(format!("written frame with fin={} rsv={}", h.fin, h.rsv));
+        if (!h.fin && h.opcode.is_control()) || h.rsv != 0 {
+            return Err(format!(
+                "written {:?} frame with fin={} rsv={}",
+                h.opcode, h.fin, h.rsv
+            ));
         }
         let payload = body
             .iter()
@@ -432,6 +448,7 @@ fn decode_written(mut bytes: &[u8], role: Role) -> Result<Vec<Wf>, String> {
             .collect();
         frames.push(Wf {
             op: h.opcode,
+            fin: h.fin,
             payload,
         });
         bytes = &bytes[n + len..];
@@ -443,11 +460,25 @@ fn decode_written(mut bytes: &[u8], role: Role) -> Result<Vec<Wf>, String> {
 // The case row
 // =============================================================================================
 
+/// How an echo server sends back what it receives (the Autobahn 5.x setting), while open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// Each whole message with `send`, as soon as its last piece arrives.
+    Message,
+    /// Each frame with `send_frame`, with the same fragmentation, as soon as it is complete.
+    Frames,
+    /// Each frame with `send_header` and then `send_payload` in two chunks, as soon as it is
+    /// complete.
+    Streamed,
+}
+
 pub struct Case {
     pub name: String,
     pub area: Area,
     pub role: Role,
     pub config: Config,
+    /// The endpoint echoes what it receives. With `Frames` or `Streamed`, `written` must be given.
+    pub echo: Option<Echo>,
     /// `close(code, reason)` called once this many events were reported (0: before any input).
     pub local_close: Option<(u16, String, usize)>,
     pub frames: Vec<Fr>,
@@ -475,6 +506,7 @@ pub fn case(area: Area, role: Role, name: impl fmt::Display) -> Case {
         area,
         role,
         config: Config::default(),
+        echo: None,
         local_close: None,
         frames: Vec::new(),
         events: Vec::new(),
@@ -507,6 +539,10 @@ impl Case {
     }
     pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
+        self
+    }
+    pub fn echo(mut self, echo: Echo) -> Self {
+        self.echo = Some(echo);
         self
     }
     pub fn local_close(self, code: u16, reason: &str) -> Self {
@@ -548,15 +584,12 @@ impl Case {
 // Expectations derived from the row
 // =============================================================================================
 
-/// The text message in progress when the error comes depends on the chunking.
+/// The message left unfinished at the end.
 enum PartialExp {
     Exact(Option<(DataKind, Vec<u8>)>),
-    /// Invalid text: the bytes (with stream offsets) of the failing message up to its first
-    /// invalid byte, and where the payload of the frame holding that byte starts.
-    FailFast {
-        bytes: Vec<(usize, u8)>,
-        frame_payload_start: usize,
-    },
+    /// Invalid text: exactly the bytes of the failing message before the first byte at which it
+    /// can no longer be valid UTF-8, whatever the chunking.
+    FailFast(Vec<u8>),
 }
 
 struct Expected {
@@ -615,15 +648,15 @@ fn utf8_trigger(layout: &[Laid]) -> Option<(usize, PartialExp)> {
                     None
                 };
                 if let Some(q) = found {
+                    // A message ending inside a character can no longer be valid at its last
+                    // byte (or, if its last frame is empty, at that frame's header).
+                    let q = if q == bytes.len() && f.payload.is_empty() {
+                        q
+                    } else {
+                        q.min(bytes.len().saturating_sub(1))
+                    };
                     let trigger = msg.get(q).map_or(f.end - 1, |&(o, _)| o);
-                    msg.truncate(q);
-                    return Some((
-                        trigger,
-                        PartialExp::FailFast {
-                            bytes: msg.clone(),
-                            frame_payload_start: f.header_end,
-                        },
-                    ));
+                    return Some((trigger, PartialExp::FailFast(bytes[..q].to_vec())));
                 }
             }
         }
@@ -655,7 +688,15 @@ fn expectations(case: &Case) -> Result<Expected, String> {
     for (i, ev) in case.events.iter().enumerate() {
         we_closed |= close_locally(&mut written, i);
         match ev {
-            Ev::Ping(p) if cfg.auto_pong && !we_closed && !peer_closed => written.push(wf_pong(p)),
+            // RFC 6455 5.5.2: a Pong for every Ping unless a Close was received (our own Close
+            // forbids only data frames, 5.5.1).
+            Ev::Ping(p) if cfg.auto_pong && !peer_closed => written.push(wf_pong(p)),
+            Ev::Data { kind, payload } if case.echo == Some(Echo::Message) && !we_closed => {
+                written.push(match kind {
+                    DataKind::Text => wf_text(payload),
+                    DataKind::Binary => wf_bin(payload),
+                });
+            }
             Ev::Close(c) => {
                 peer_closed = true;
                 if !we_closed && cfg.auto_close {
@@ -736,6 +777,9 @@ fn expectations(case: &Case) -> Result<Expected, String> {
         }
     }
 
+    if matches!(case.echo, Some(Echo::Frames | Echo::Streamed)) && case.written.is_none() {
+        return Err("an echo of frames needs the frames written to be given".into());
+    }
     let written = case.written.clone().unwrap_or(written);
     let wire_close = case.wire_close.unwrap_or_else(|| wire_close_of(&written));
     Ok(Expected {
@@ -767,6 +811,14 @@ enum Chunking {
     Whole,
     Bytewise,
     Random(u64),
+}
+
+/// One run of a case: the read sizes, and whether `poll_transmit` is flushed after every event
+/// (`eager`) or only after each read and on `NeedFlush`.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    chunking: Chunking,
+    eager: bool,
 }
 
 /// xorshift64 for the read sizes and a client's masking keys.
@@ -935,6 +987,55 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
     }
 }
 
+/// The row's echo of a frame that just completed (`frame`, its payload) or a message (`message`,
+/// its payload, when it completed), its bytes appended to what was written.
+fn echo<R: RandomSource>(
+    conn: &mut Connection<R>,
+    case: &Case,
+    kind: DataKind,
+    frame: &[u8],
+    message: Option<&[u8]>,
+    o: &mut Outcome,
+) {
+    if conn.state() != State::Open {
+        return;
+    }
+    let fin = message.is_some();
+    let mut out = vec![0u8; 2 * 139 + frame.len() + message.map_or(0, <[u8]>::len)];
+    let r = match (case.echo, message) {
+        (None, _) | (Some(Echo::Message), None) => return,
+        (Some(Echo::Message), Some(m)) => match kind {
+            DataKind::Binary => conn.send(Outgoing::Binary(m), &mut out),
+            DataKind::Text => match str::from_utf8(m) {
+                Ok(t) => conn.send(Outgoing::Text(t), &mut out),
+                Err(_) => return o.violations.push("invalid text delivered".into()),
+            },
+        },
+        (Some(Echo::Frames), _) => conn.send_frame(kind, frame, fin, &mut out),
+        (Some(Echo::Streamed), _) => {
+            match conn.send_header(kind, frame.len() as u64, fin, &mut out) {
+                Ok(n) => {
+                    let mut payload = frame.to_vec();
+                    let (a, b) = payload.split_at_mut(frame.len() / 2);
+                    for chunk in [a, b] {
+                        if let Err(e) = conn.send_payload(chunk) {
+                            o.violations.push(format!("send_payload refused: {e}"));
+                        }
+                    }
+                    out.truncate(n);
+                    out.extend_from_slice(&payload);
+                    Ok(out.len())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match r {
+        Ok(n) => o.written.extend_from_slice(&out[..n]),
+        Err(e) => o.violations.push(format!("echo refused: {e}")),
+    }
+}
+
 /// The row's `close()` call, its bytes appended to what was written.
 fn close_locally<R: RandomSource>(conn: &mut Connection<R>, case: &Case, o: &mut Outcome) {
     if let Some((code, reason, _)) = &case.local_close {
@@ -946,12 +1047,8 @@ fn close_locally<R: RandomSource>(conn: &mut Connection<R>, case: &Case, o: &mut
     }
 }
 
-fn drive<R: RandomSource>(
-    mut conn: Connection<R>,
-    case: &Case,
-    input: &[u8],
-    chunking: Chunking,
-) -> Outcome {
+fn drive<R: RandomSource>(mut conn: Connection<R>, case: &Case, input: &[u8], run: Run) -> Outcome {
+    let Run { chunking, eager } = run;
     let mut o = Outcome {
         events: Vec::new(),
         partial: None,
@@ -969,6 +1066,8 @@ fn drive<R: RandomSource>(
     }
     let mut reads = Reads::new(chunking);
     let mut joining: Option<Joining> = None;
+    // The payload of the frame in progress, for the echo.
+    let mut frame_bytes: Vec<u8> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0;
     let mut consumed_total = 0;
@@ -996,7 +1095,37 @@ fn drive<R: RandomSource>(
                         o.violations.push("an event that consumed nothing".into());
                         stop = true;
                     }
+                    let piece = match ev {
+                        Event::Data {
+                            kind,
+                            payload,
+                            frame_done,
+                            message_done,
+                        } => {
+                            frame_bytes.extend_from_slice(payload);
+                            frame_done.then_some((kind, message_done))
+                        }
+                        _ => None,
+                    };
                     record(ev, &mut joining, &mut o);
+                    if eager {
+                        flush(&mut conn, &mut o.written, &mut o.violations);
+                    }
+                    if let Some((kind, message_done)) = piece {
+                        let message = match o.events.last() {
+                            Some(Ev::Data { payload, .. }) if message_done => Some(payload.clone()),
+                            _ => None,
+                        };
+                        echo(
+                            &mut conn,
+                            case,
+                            kind,
+                            &frame_bytes,
+                            message.as_deref(),
+                            &mut o,
+                        );
+                        frame_bytes.clear();
+                    }
                     if close_at == Some(o.events.len()) && !o.events.is_empty() {
                         close_locally(&mut conn, case, &mut o);
                         close_at = None;
@@ -1083,14 +1212,14 @@ fn seed_of(name: &str) -> u64 {
     })
 }
 
-fn run_once(case: &Case, input: &[u8], chunking: Chunking) -> Outcome {
+fn run_once(case: &Case, input: &[u8], run: Run) -> Outcome {
     match case.role {
-        Role::Server => drive(Connection::server(case.config), case, input, chunking),
+        Role::Server => drive(Connection::server(case.config), case, input, run),
         Role::Client => drive(
             Connection::client(case.config, client_rng()),
             case,
             input,
-            chunking,
+            run,
         ),
     }
 }
@@ -1148,23 +1277,13 @@ fn judge(case: &Case, exp: &Expected, o: &Outcome) -> Result<(), String> {
                 ));
             }
         }
-        PartialExp::FailFast {
-            bytes,
-            frame_payload_start,
-        } => {
-            let a = o.error_read.map_or(usize::MAX, |r| r.0);
-            let until = a.max(*frame_payload_start);
-            let want: Vec<u8> = bytes
-                .iter()
-                .filter(|&&(off, _)| off < until)
-                .map(|&(_, b)| b)
-                .collect();
+        PartialExp::FailFast(want) => {
             let (kind, got) = o.partial.clone().unwrap_or((DataKind::Text, Vec::new()));
-            if kind != DataKind::Text || got != want {
+            if kind != DataKind::Text || &got != want {
                 return Err(format!(
                     "text delivered before the invalid byte differs: expected {:?} \
-                     (every byte before stream offset {until}), got {kind:?} {:?}",
-                    Bytes(&want),
+                     (every byte before it), got {kind:?} {:?}",
+                    Bytes(want),
                     Bytes(&got)
                 ));
             }
@@ -1201,18 +1320,27 @@ fn judge(case: &Case, exp: &Expected, o: &Outcome) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one case in every chunking. `Err` names the chunking and what differed.
+/// Runs one case in every chunking, and whole with a flush after every event. `Err` names the run
+/// and what differed.
 pub fn run_case(case: &Case) -> Result<(), String> {
     let exp = expectations(case).map_err(|e| format!("{}: malformed case: {e}", case.name))?;
     let seed = seed_of(&case.name);
-    let mut chunkings = vec![Chunking::Whole, Chunking::Bytewise];
-    chunkings.extend((0..5).map(|i| Chunking::Random(seed.wrapping_add(i))));
-    let mut first: Option<(Chunking, Outcome)> = None;
-    for chunking in chunkings {
-        let o = run_once(case, &exp.input, chunking);
+    let lazy = |chunking| Run {
+        chunking,
+        eager: false,
+    };
+    let mut runs = vec![lazy(Chunking::Whole), lazy(Chunking::Bytewise)];
+    runs.extend((0..5).map(|i| lazy(Chunking::Random(seed.wrapping_add(i)))));
+    runs.push(Run {
+        chunking: Chunking::Whole,
+        eager: true,
+    });
+    let mut first: Option<(Run, Outcome)> = None;
+    for run in runs {
+        let o = run_once(case, &exp.input, run);
         let fail = |what: String| {
             format!(
-                "{} [{chunking:?}]: {what}\n  input ({} bytes): {}",
+                "{} [{run:?}]: {what}\n  input ({} bytes): {}",
                 case.name,
                 exp.input.len(),
                 hex(&exp.input[..exp.input.len().min(96)])
@@ -1220,7 +1348,7 @@ pub fn run_case(case: &Case) -> Result<(), String> {
         };
         judge(case, &exp, &o).map_err(fail)?;
         if let Some((c0, o0)) = &first {
-            // The same bytes out, whatever the chunking (masking keys included).
+            // The same bytes out, whatever the chunking and the flushing (masking keys included).
             if o0.written != o.written {
                 return Err(fail(format!(
                     "written bytes differ from the {c0:?} run: {:?} vs {:?}",
@@ -1229,7 +1357,7 @@ pub fn run_case(case: &Case) -> Result<(), String> {
                 )));
             }
         } else {
-            first = Some((chunking, o));
+            first = Some((run, o));
         }
     }
     Ok(())

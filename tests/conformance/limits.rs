@@ -1,6 +1,7 @@
 //! Configured limits (sockless `Config::max_frame_len` and `max_message_len`; RFC 6455 7.4.1 code
 //! 1009): frames and messages at, below and above small configured limits. A frame is judged on
-//! its header, a message on the header of the frame that would take it past the limit.
+//! its header, a message on the header of the frame that would take it past the limit. The frame
+//! limit bounds data frames only; control frames are bounded by the RFC's 125 bytes.
 
 use sockless::{Config, DataKind, ProtocolError as E};
 
@@ -66,8 +67,8 @@ pub fn cases() -> Vec<Case> {
                 .frames(vec![bin([]).len(LenSpec::Declare64(1 << 40))])
                 .fails(E::FrameTooLong, 1009),
         );
-        // The frame limit is on every frame's declared payload, control frames included
-        // (`Config::max_frame_len`: "the largest payload one frame may declare").
+        // The frame limit bounds data frames only: control frames have the RFC's bound of 125
+        // (RFC 6455 5.5), so a small limit never turns a peer's Ping or Close into a 1009.
         v.push(
             c("ping of 16 at a 16-byte frame limit".into())
                 .config(limits(16, 40))
@@ -75,10 +76,43 @@ pub fn cases() -> Vec<Case> {
                 .expect(vec![ev_ping(b(16))]),
         );
         v.push(
-            c("ping of 17 over a 16-byte frame limit".into())
+            c("ping of 17 over a 16-byte frame limit is answered".into())
                 .config(limits(16, 40))
                 .frames(vec![ping(b(17))])
-                .fails(E::FrameTooLong, 1009),
+                .expect(vec![ev_ping(b(17))]),
+        );
+        for n in [11usize, 125] {
+            v.push(
+                c(format!(
+                    "ping of {n} under a 10-byte frame limit is answered"
+                ))
+                .config(limits(10, 40))
+                .frames(vec![ping(b(n))])
+                .expect(vec![ev_ping(b(n))])
+                .writes(vec![wf_pong(&b(n))]),
+            );
+            v.push(
+                c(format!(
+                    "pong of {n} under a 10-byte frame limit is reported"
+                ))
+                .config(limits(10, 40))
+                .frames(vec![pong(b(n))])
+                .expect(vec![ev_pong(b(n))])
+                .writes(vec![]),
+            );
+        }
+        v.push(
+            c("close with a 123-byte reason under a 10-byte frame limit is echoed".into())
+                .config(limits(10, 40))
+                .frames(vec![close(1000, t(123))])
+                .expect(vec![ev_close(1000, std::str::from_utf8(&t(123)).unwrap())])
+                .writes(vec![wf_close(Some(1000), "")]),
+        );
+        v.push(
+            c("ping of 17 between fragments under a 16-byte frame limit".into())
+                .config(limits(16, 40))
+                .frames(vec![bin(b(16)).nofin(), ping(b(17)), cont(b(16))])
+                .expect(vec![ev_ping(b(17)), ev_bin([b(16), b(16)].concat())]),
         );
 
         // Messages.
@@ -252,10 +286,10 @@ pub fn cases() -> Vec<Case> {
                 .unfinished(DataKind::Binary, b(5)),
         );
         v.push(
-            c("close reason over a 16-byte frame limit".into())
+            c("close reason over a 16-byte frame limit is echoed".into())
                 .config(limits(16, 40))
                 .frames(vec![close(1000, t(20))])
-                .fails(E::FrameTooLong, 1009),
+                .expect(vec![ev_close(1000, std::str::from_utf8(&t(20)).unwrap())]),
         );
     }
     v

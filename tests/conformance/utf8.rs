@@ -1,8 +1,9 @@
 //! UTF-8 in text messages (RFC 6455 5.6, 8.1; RFC 3629): valid text at every code point boundary,
 //! and invalid text (overlongs, surrogates, code points past U+10FFFF, stray continuation bytes,
 //! truncated sequences, 0xFE and 0xFF), in one frame and split across fragments. The harness checks
-//! on every run that the error comes on the read holding the first byte that cannot continue
-//! valid UTF-8, and that the text before it was delivered.
+//! on every run that the error comes on the read holding the first byte at which the text can no
+//! longer be valid UTF-8, and that exactly the text before that byte was delivered, whatever the
+//! chunking.
 
 use sockless::ProtocolError as E;
 
@@ -324,6 +325,17 @@ pub fn cases() -> Vec<Case> {
         v.push(
             c("invalid: surrogate at byte 66000 of a 64-bit-length frame".into())
                 .frames(vec![text(&long)])
+                .fails(E::InvalidUtf8, 1007),
+        );
+        // Issue 7's example: "ab" is delivered in every chunking, then the error.
+        v.push(
+            c("invalid: ab FF c, the valid part delivered first".into())
+                .frames(vec![text(b"ab\xFFc")])
+                .fails(E::InvalidUtf8, 1007),
+        );
+        v.push(
+            c("invalid: an unfinished character before the bad byte is delivered".into())
+                .frames(vec![text(b"ab\xF0\x9F\x98A")])
                 .fails(E::InvalidUtf8, 1007),
         );
         v.push(
