@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use sockless::frame::MAX_HEADER_LEN;
+use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, HandshakeError, ProtocolError, RandomSource,
@@ -21,8 +21,9 @@ pub const RX_LEN: usize = 512;
 
 /// The write buffer's length: enough for the `101` response (129 bytes without a subprotocol),
 /// any handshake error response (at most 160) and any control frame a server writes (at most 127,
-/// Pong and Close written one after the other if both do not fit). Echoed payload is never copied
-/// here: it goes out from the receive buffer, behind a header built in a 14-byte array.
+/// Pong and Close written one after the other if both do not fit), and any frame header with the
+/// Pong still owed in front of it (at most 131 + 14). Echoed payload is never copied here: it goes
+/// out from the receive buffer, behind the header written here.
 pub const TX_LEN: usize = 160;
 
 /// The most header lines an upgrade request may have (a header array this long lives on the stack
@@ -31,6 +32,7 @@ pub const MAX_HEADERS: usize = 16;
 
 // A control frame must fit whole, or the receive loop could never take it.
 const _: () = assert!(RX_LEN >= MAX_HEADER_LEN + 125);
+const _: () = assert!(TX_LEN >= MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN);
 
 /// A byte stream: a UART, a socket of an embedded TCP stack, a TCP stream on a host, a pipe in a
 /// test. Both calls block until they are done.
@@ -218,7 +220,7 @@ pub fn echo<T: Transport, R: RandomSource>(
                     // this call took one): take it again, mutably, to pass it on in place.
                     let start = pos - payload.len();
                     let piece = buffers.rx.get_mut(start..pos).unwrap_or_default();
-                    echo_piece(transport, conn, kind, piece, message_done)?;
+                    echo_piece(transport, conn, kind, piece, message_done, &mut buffers.tx)?;
                 }
                 // A Ping (its Pong is queued), a Pong, or the peer's Close (the reply is queued).
                 Ok(Recv::Event(_)) => {}
@@ -253,19 +255,19 @@ pub fn echo<T: Transport, R: RandomSource>(
     }
 }
 
-/// Sends `piece` back as one frame: the header from a 14-byte array, the payload from where it
-/// lies.
+/// Sends `piece` back as one frame: the header written into `tx` (behind a Pong still owed, which
+/// `send_header` puts first), the payload from where it lies.
 fn echo_piece<T: Transport, R: RandomSource>(
     transport: &mut T,
     conn: &mut Connection<R>,
     kind: DataKind,
     piece: &mut [u8],
     message_done: bool,
+    tx: &mut [u8],
 ) -> Result<(), Error<T::Error>> {
-    let mut header = [0u8; MAX_HEADER_LEN];
-    let n = conn.send_header(kind, piece.len() as u64, message_done, &mut header)?;
+    let n = conn.send_header(kind, piece.len() as u64, message_done, tx)?;
     conn.send_payload(piece)?;
-    write(transport, header.get(..n).unwrap_or_default())?;
+    write(transport, tx.get(..n).unwrap_or_default())?;
     write(transport, piece)
 }
 
