@@ -587,3 +587,26 @@ fn bad_option_values_are_usage_errors() {
         assert_eq!(status.and_then(|s| s.code()), Some(2), "{bad:?}");
     }
 }
+
+/// A plain `GET /` over HTTP/1.0, without `Host` or an upgrade, is an ordinary request: the
+/// server answers it with its page (RFC 7230 2.6 lets an HTTP/1.1 server answer a 1.0 request
+/// with `HTTP/1.1`) and closes the connection.
+#[test]
+fn a_plain_http_1_0_get_is_served_the_page() {
+    let server = Server::start(&[]);
+    let mut tcp = connect(server.addr);
+    tcp.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .expect("write the request");
+    let head = read_head(&mut tcp);
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\n"),
+        "not a 200: {head:?}"
+    );
+    assert!(head.contains("\r\nConnection: close\r\n"), "{head:?}");
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).expect("read the page");
+    assert!(
+        body.contains("new WebSocket("),
+        "not the echo page: {body:?}"
+    );
+}
