@@ -18,6 +18,27 @@
 //!   caller buffer of any size; [`Inflater::inflate_text`] validates text as it is produced.
 //!   Errors know their close codes ([`InflateError::close_code`]).
 //!
+//! # Wiring
+//!
+//! * Server handshake: `config.deflate.accept_offers(request.extensions())`; if `Some`, add
+//!   `Sec-WebSocket-Extensions: ` + [`Accepted::write_response`] to the 101 (both are
+//!   transactional, so a too-small buffer can be retried) and keep [`Accepted::agreed`].
+//! * Client handshake: add [`DeflateConfig::write_offer`] to the request; on the 101, pass every
+//!   parsed `Sec-WebSocket-Extensions` element to [`DeflateConfig::check_responses`] (an error
+//!   fails the handshake); `Some(agreed)` turns the extension on.
+//! * Connection, receiving: with an `Agreed`, RSV1 is allowed on the first frame of a data message
+//!   and reported as `compressed`. For a compressed message, each payload piece goes to
+//!   [`Inflater::inflate`] (or [`Inflater::inflate_text`] with the connection's own
+//!   `Utf8Validator`, instead of validating the compressed bytes), with `end` = the piece ends the
+//!   final frame; an error goes to `Connection::fail(e.close_code(), ..)`.
+//! * Connection, sending: if [`Agreed::should_compress`], compress into a reused `Vec`, set RSV1
+//!   on the first frame, and frame the `Vec`'s bytes; a streamed message sends each piece's
+//!   output (after [`Compressor::flush`] if the peer should see it now) as a fragment, and the
+//!   output of [`Compressor::finish`] as the final one.
+//! * Size: `Agreed` is 16 bytes, [`Compressor`] 40 and [`Inflater`] 72 (on 64-bit), holding their
+//!   backend state in a lazily allocated box, so `Option<Box<...>>` of them keeps the
+//!   connection's own size bound.
+//!
 //! # The backend: `miniz_oxide`, with the window enforced by full flushes
 //!
 //! The crate is `no_std` with `alloc`, so the backend is `miniz_oxide` 0.9 (pure Rust,
@@ -33,7 +54,20 @@
 //! `2^bits`. Every match then lies within the bytes since the last flush, so its distance is below
 //! `2^bits`. At window 15 none is needed (the dictionary is 32 KiB and the current byte is in it,
 //! so distances are below 32768). The cost of a flush is the 4-5 byte empty stored block and a
-//! fresh block header, and the lost history: RATIO_TABLE
+//! fresh block header, and the lost history. Measured on 256 KiB of text-like data (JSON log
+//! lines) at level 6, compressed size over input size:
+//!
+//! | window bits | 9 | 10 | 11 | 12 | 13 | 14 | 15 |
+//! |---|---|---|---|---|---|---|---|
+//! | this compressor | 0.453 | 0.347 | 0.277 | 0.233 | 0.205 | 0.185 | 0.152 |
+//! | zlib, honouring the window natively (similar data) | 0.300 | 0.222 | 0.186 | 0.176 | 0.169 | 0.162 | 0.156 |
+//!
+//! That is about +50% over a native small window at 9 to 11 bits, +33% at 12, +22% at 13, +17% at
+//! 14, and nothing at 15, the window every browser and common library uses unless configured
+//! otherwise. With 2 KiB messages and no context takeover, windows of 11 bits and more cost
+//! nothing (a message never reaches the window). Window 8 gives 0.60. A server that will not pay
+//! this can call [`DeflateConfig::accept_offer`] per offer and skip those whose
+//! [`Agreed::compress_window_bits`] is below 15.
 //!
 //! The test suite checks the bound with a separate, minimal DEFLATE decoder that records every
 //! distance, on random and text-like data, every window, with and without context takeover.
@@ -58,7 +92,20 @@
 //!
 //! # Memory per connection
 //!
-//! MEMORY_TABLE
+//! Heap held after a few 64 KiB messages, measured with a counting allocator
+//! (`tests/deflate_bomb.rs`):
+//!
+//! | state | window 9 | window 15 | after `release()` |
+//! |---|---|---|---|
+//! | [`Compressor`], context takeover | 319,326 B | 319,326 B | kept |
+//! | [`Compressor`], no context takeover | 319,326 B | 319,326 B | 0 |
+//! | [`Inflater`], peer takes over context | 43,272 B | 43,272 B | kept |
+//! | [`Inflater`], peer's no context takeover | 43,272 B | 43,272 B | 0 |
+//!
+//! The window does not change the figures: `miniz_oxide` always allocates for 32 KiB. Before the
+//! first message each holds nothing. Building the compressor's state passes about 64 KiB through
+//! the stack once (the backend's struct is built, then boxed); the inflater's window is
+//! allocated directly on the heap. The caller's output `Vec` for compressed frames comes on top.
 //!
 //! Both states are allocated on first use, and [`Compressor::release`] / [`Inflater::release`]
 //! free them between messages under no context takeover. With our no context takeover, a

@@ -93,7 +93,7 @@ fn inflate_with(
     let mut msg = Vec::new();
     let mut out = alloc::vec![0u8; out_step];
     let pieces: Vec<&[u8]> = if payload.is_empty() {
-        alloc::vec![&payload[..]]
+        alloc::vec![payload]
     } else {
         payload.chunks(in_step).collect()
     };
@@ -1220,4 +1220,18 @@ fn errors_display_distinctly() {
     texts.sort();
     texts.dedup();
     assert_eq!(texts.len(), n);
+}
+
+#[test]
+fn layer_values_are_small() {
+    use core::mem::size_of;
+    assert!(size_of::<Agreed>() <= 16, "{}", size_of::<Agreed>());
+    assert!(size_of::<Compressor>() <= 48, "{}", size_of::<Compressor>());
+    assert!(size_of::<Inflater>() <= 80, "{}", size_of::<Inflater>());
+    std::println!(
+        "Agreed {} B, Compressor {} B, Inflater {} B",
+        size_of::<Agreed>(),
+        size_of::<Compressor>(),
+        size_of::<Inflater>()
+    );
 }
