@@ -21,7 +21,7 @@ const WINDOW: usize = 1 << 15;
 #[non_exhaustive]
 pub enum InflateError {
     /// The inflated message would exceed the configured maximum message length. Close code 1009.
-    /// At most one byte past the limit has been written to the caller's buffers.
+    /// The bytes up to the limit were handed out first; none past it is.
     TooBig,
     /// The payload is not valid DEFLATE data. Close code 1007 (invalid payload data), as Node's
     /// `ws` sends; see the module docs.
@@ -72,8 +72,10 @@ pub enum InflateStatus {
     /// All input was used and all output produced so far was written: pass the next piece of
     /// payload (or, at the end of the message, call with `end = true`).
     NeedInput,
-    /// The output buffer is full: call again with fresh output space and the unconsumed input.
-    /// (There may turn out to be nothing more.)
+    /// The output buffer is full, or an error is due: call again with fresh output space and the
+    /// unconsumed input. (There may turn out to be nothing more.) An error is reported only after
+    /// every byte inflated before it has been handed out, so the result does not depend on the
+    /// buffer sizes.
     OutputFull,
     /// `end` was given and the whole message is inflated. The inflater is ready for the next
     /// message.
@@ -134,7 +136,7 @@ impl State {
 /// Memory: 32 KiB of history and the decoder's tables, about 43 KB in all, allocated on the first
 /// call. The layer never holds more output than that: inflated bytes go to the caller's buffers,
 /// and they count against `max_message_len` as they are produced, so a bomb fails with
-/// [`InflateError::TooBig`] after at most `max_message_len + 1` bytes were written.
+/// [`InflateError::TooBig`] once `max_message_len` bytes were handed out.
 ///
 /// ```
 /// use sockless::deflate::{Agreed, InflateStatus, Inflater};
@@ -162,6 +164,14 @@ pub struct Inflater {
     produced: u64,
     /// How much of [`TAIL`] the decoder has taken at the end of the current message.
     tail_used: usize,
+    /// An error found while output inflated before it was still to be handed out; reported
+    /// (and then for good) once it has been.
+    failed: Option<InflateError>,
+    /// The current message had a block with BFINAL set; the rest of it is skipped.
+    after_final: bool,
+    /// The decoder stopped for want of output space and may have more from input it already
+    /// took.
+    decoder_has_output: bool,
 }
 
 impl fmt::Debug for Inflater {
@@ -188,6 +198,9 @@ impl Inflater {
             max_message_len,
             produced: 0,
             tail_used: 0,
+            failed: None,
+            after_final: false,
+            decoder_has_output: false,
         }
     }
 
@@ -199,8 +212,8 @@ impl Inflater {
     ///
     /// # Errors
     /// [`InflateError::TooBig`] when the message inflates past the limit,
-    /// [`InflateError::Corrupt`] when the payload is not valid DEFLATE data. The inflater must
-    /// not be used again.
+    /// [`InflateError::Corrupt`] when the payload is not valid DEFLATE data; every later call
+    /// returns the same error.
     pub fn inflate(
         &mut self,
         input: &[u8],
@@ -213,16 +226,31 @@ impl Inflater {
         loop {
             written += state.drain(out.get_mut(written..).unwrap_or_default());
             let room = out.len().saturating_sub(written);
-            if state.pending > 0 || room == 0 {
+            if state.pending > 0 || room == 0 || (self.failed.is_some() && written > 0) {
                 return Ok(Inflated {
                     consumed,
                     written,
                     status: InflateStatus::OutputFull,
                 });
             }
+            // Every byte inflated before the error has been handed out (so a text validator saw
+            // it, whatever the chunking): now report it.
+            if let Some(e) = self.failed {
+                return Err(e);
+            }
+            if self.after_final {
+                // Skip the rest of a message whose last block had BFINAL set.
+                consumed = input.len();
+                if end {
+                    self.tail_used = TAIL.len();
+                }
+            }
             let from_input = consumed < input.len();
             let src = if from_input {
                 input.get(consumed..).unwrap_or_default()
+            } else if self.decoder_has_output {
+                // The decoder still holds bits it has not turned into output.
+                &[]
             } else if !end {
                 return Ok(Inflated {
                     consumed,
@@ -236,13 +264,15 @@ impl Inflater {
                 state.decomp.init();
                 self.produced = 0;
                 self.tail_used = 0;
+                self.after_final = false;
                 return Ok(Inflated {
                     consumed,
                     written,
                     status: InflateStatus::MessageDone,
                 });
             };
-            // Let at most one byte past the limit be produced, and no more than fits in `out`.
+            // Let at most one byte past the limit be produced (it is withheld), and no more than
+            // fits in `out`.
             let allowed = self
                 .max_message_len
                 .saturating_sub(self.produced)
@@ -264,18 +294,29 @@ impl Inflater {
             state.pos = (state.pos + made) & (WINDOW - 1);
             state.pending += made;
             self.produced = self.produced.saturating_add(made as u64);
-            if self.produced > self.max_message_len {
-                return Err(InflateError::TooBig);
+            if let Some(excess) = self.produced.checked_sub(self.max_message_len) {
+                if excess > 0 {
+                    // Withhold the byte past the limit; hand out the rest, then fail.
+                    let excess = usize::try_from(excess)
+                        .unwrap_or(usize::MAX)
+                        .min(state.pending);
+                    state.pending -= excess;
+                    state.pos = state.pos.wrapping_sub(excess) & (WINDOW - 1);
+                    self.failed = Some(InflateError::TooBig);
+                    continue;
+                }
             }
+            self.decoder_has_output = status == TINFLStatus::HasMoreOutput;
             match status {
                 TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => {}
-                // A block with BFINAL set (RFC 7692 7.2.3.4): what follows in the message is
-                // decoded as further blocks, in the same window.
-                TINFLStatus::Done => state.decomp.init(),
-                _ => return Err(InflateError::Corrupt),
+                // A block with BFINAL set (RFC 7692 7.2.3.4) ends the DEFLATE stream: the rest
+                // of the message (the 0x00 the RFC's example adds, and the tail) is skipped, as
+                // zlib-based peers do; the next message starts a new block in the same window.
+                TINFLStatus::Done => self.after_final = true,
+                _ => self.failed = Some(InflateError::Corrupt),
             }
-            if used == 0 && made == 0 && status != TINFLStatus::Done {
-                return Err(InflateError::Corrupt);
+            if used == 0 && made == 0 && !src.is_empty() && status != TINFLStatus::Done {
+                self.failed = Some(InflateError::Corrupt);
             }
         }
     }
@@ -285,7 +326,10 @@ impl Inflater {
     /// whether it was freed: with context takeover, or in the middle of a message, the history is
     /// needed and nothing is freed.
     pub fn release(&mut self) -> bool {
-        let between = self.produced == 0 && self.tail_used == 0;
+        let between = self.produced == 0
+            && self.tail_used == 0
+            && !self.after_final
+            && !self.decoder_has_output;
         if self.no_context_takeover
             && between
             && self.state.as_ref().is_some_and(|s| s.pending == 0)
