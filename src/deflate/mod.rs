@@ -82,6 +82,18 @@
 //! bound works for 256 bytes too, at a high ratio cost. Our own configured windows are 9 to 15.
 //! Our inflater accepts any window from 8 to 15: it keeps 32 KiB of history.
 //!
+//! # Inflating, and what it tolerates
+//!
+//! The inflater keeps 32 KiB of history, so it accepts any window the peer uses. Its results do
+//! not depend on how the payload or the output space is split (tested by proptest and fuzzing):
+//! an error is reported only after every byte inflated before it was handed out. It is as
+//! lenient as zlib-based peers in two places: a message that does not end on a block boundary
+//! (no sync flush) is accepted and the next message starts on a fresh block, and the rest of a
+//! message after a block with BFINAL set is skipped. A back-reference beyond the data inflated so
+//! far (or, under the peer's no context takeover, into an earlier message) reads the old window
+//! (zeros at first) instead of failing, because `miniz_oxide`'s ring-buffer mode cannot check
+//! it; it cannot read outside the window.
+//!
 //! # Close codes
 //!
 //! RFC 7692 only says "_Fail the WebSocket Connection_". Corrupt compressed data fails with 1007
