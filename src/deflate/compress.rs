@@ -8,7 +8,7 @@ use miniz_oxide::deflate::core::{
     compress_to_output, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
 };
 
-use super::{Agreed, MAX_WINDOW_BITS, TAIL};
+use super::{Agreed, MAX_LEVEL, MAX_WINDOW_BITS, TAIL};
 use crate::frame::CloseCode;
 
 /// The backend refused to compress. This does not happen with `miniz_oxide` as used here (its
@@ -91,7 +91,7 @@ impl Compressor {
             // Negative window bits: raw deflate, no zlib header. The window value itself is
             // ignored by miniz_oxide; `window` below enforces it.
             flags: create_comp_flags_from_zip_params(
-                i32::from(agreed.level),
+                i32::from(agreed.level.min(MAX_LEVEL)),
                 -i32::from(MAX_WINDOW_BITS),
                 0,
             ),
