@@ -111,6 +111,7 @@
 //! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
 //! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`]. Nothing else allocates. |
 //! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
+//! | `deflate` | no | [`deflate`]: permessage-deflate (RFC 7692) negotiation, compressor and bounded inflater, on `miniz_oxide`. Implies `alloc`. |
 //!
 //! Without default features the crate is `no_std` and allocation-free (it is built for
 //! `thumbv7em-none-eabihf` in CI).
@@ -151,6 +152,8 @@ extern crate std;
 
 mod config;
 pub mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod error;
 pub mod frame;
 pub mod handshake;
