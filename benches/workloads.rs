@@ -979,5 +979,89 @@ fn w6(c: &mut Criterion) {
     baseline.verify();
 }
 
-criterion_group!(workloads, w1, w2, w3, w4, w5a, w5b, w6);
+// ---------------------------------------------------------------------------------------------
+// K1: a million client sends of 16 bytes: the cost of drawing a masking key per frame.
+// ---------------------------------------------------------------------------------------------
+
+/// Client sends in K1.
+#[cfg(feature = "getrandom")]
+const KEY_SENDS: usize = 1_000_000;
+
+/// `KEY_SENDS` client sends of a 16-byte binary message into one reused buffer, masking keys from
+/// `rng`; returns the bytes written (the masks are random, so the output has no fixed checksum).
+#[cfg(feature = "getrandom")]
+fn k1_sends(rng: impl sockless::RandomSource, out: &mut [u8]) -> u64 {
+    let mut conn = Connection::client(Config::default(), rng);
+    let payload = [0x5Au8; SMALL_LEN];
+    let mut written = 0u64;
+    for _ in 0..KEY_SENDS {
+        match conn.send(Outgoing::Binary(black_box(&payload)), out) {
+            Ok(n) => written += n as u64,
+            Err(e) => unexpected("client send", &e),
+        }
+    }
+    written
+}
+
+#[cfg(feature = "getrandom")]
+fn k1(c: &mut Criterion) {
+    use sockless::OsRandom;
+    let frame_len = 2 + 4 + SMALL_LEN;
+    let expected = (KEY_SENDS * frame_len) as u64;
+    // Outside timing: frames sent with `OsRandom` decode back, and their keys differ.
+    {
+        let mut conn = Connection::client(Config::default(), OsRandom::new());
+        let mut wire = vec![0u8; 1000 * frame_len];
+        for frame in wire.chunks_exact_mut(frame_len) {
+            assert_eq!(
+                conn.send(Outgoing::Binary(&[0x5A; SMALL_LEN]), frame),
+                Ok(frame_len)
+            );
+        }
+        let mut keys: Vec<&[u8]> = wire.chunks_exact(frame_len).map(|f| &f[2..6]).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert!(
+            keys.len() > 990,
+            "OsRandom keys repeat: {} distinct of 1000",
+            keys.len()
+        );
+        receive_all(&mut wire, |_, piece, done| {
+            assert!(done && piece == [0x5A; SMALL_LEN], "K1 payload differs");
+        });
+    }
+    let (os, xorshift, per_key) = (
+        Check::new("K1 OsRandom", expected),
+        Check::new("K1 xorshift", expected),
+        Check::new("K1 getrandom per key", expected),
+    );
+    let (mut out_a, mut out_b, mut out_c) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+    let routines = vec![
+        Routine::new("sockless_send_osrandom", || {
+            timed(|| os.record(k1_sends(OsRandom::new(), &mut out_a)))
+        }),
+        Routine::new("baseline_send_xorshift", || {
+            timed(|| xorshift.record(k1_sends(xorshift_source(71), &mut out_b)))
+        }),
+        Routine::new("baseline_send_getrandom_per_key", || {
+            let source = |dest: &mut [u8]| getrandom::fill(dest).map_err(|_| RandomError);
+            timed(|| per_key.record(k1_sends(source, &mut out_c)))
+        }),
+    ];
+    run_group(
+        c,
+        "K1_client_send_1M_binary16",
+        Throughput::Elements(KEY_SENDS as u64),
+        10,
+        routines,
+    );
+    os.verify();
+    xorshift.verify();
+    per_key.verify();
+}
+
+#[cfg(not(feature = "getrandom"))]
+fn k1(_: &mut Criterion) {}
+
+criterion_group!(workloads, w1, w2, w3, w4, w5a, w5b, w6, k1);
 criterion_main!(workloads);
