@@ -4,6 +4,7 @@
 //! allocation for a message that arrives in one piece.
 //!
 //! Counts are per thread (the test harness and other tests allocate on their own threads).
+#![cfg(feature = "alloc")]
 
 mod common;
 
@@ -226,7 +227,7 @@ fn reassembly_grows_one_buffer_and_whole_messages_need_none() {
     let mut wire = Vec::new();
     // 100 messages in one frame each, then 100 of 64 KiB in 16 fragments, then 100 in one frame.
     for _ in 0..100 {
-        raw_frame_into(&mut wire, true, 0, 0x1, MASK, text[..1000].as_bytes());
+        raw_frame_into(&mut wire, true, 0, 0x1, MASK, &text.as_bytes()[..1000]);
     }
     for _ in 0..100 {
         let bytes = text.as_bytes();
