@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use sockless::frame::{apply_mask, copy_masked, FrameHeader, OpCode};
 use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER, GUID};
-use sockless::message::{Assembler, Message};
+use sockless::message::{Assembler, Incoming, Message};
 use sockless::{
     Config, Connection, DataKind, Event, NoRandom, Outgoing, RandomError, Recv, Status,
 };
@@ -407,15 +407,27 @@ fn w1(c: &mut Criterion) {
         push_frame(&mut wire, true, OpCode::Text, &payload, Some(rng.key()));
     }
 
-    let (sockless, minimal) = (
+    let (sockless, assembled, pushed, minimal) = (
         Check::new("W1 sockless", expected),
+        Check::new("W1 assembled", expected),
+        Check::new("W1 pushed", expected),
         Check::new("W1 minimal", expected),
     );
     let (mut work_a, mut work_b) = (wire.clone(), wire.clone());
+    let (mut work_c, mut work_d) = (wire.clone(), wire.clone());
+    let n = SMALL_FRAMES as u64;
     let routines = vec![
         Routine::new("sockless_receive", || {
             work_a.copy_from_slice(&wire);
             timed(|| sockless.record(sockless_streamed(&mut work_a)))
+        }),
+        Routine::new("sockless_assembler_receive", || {
+            work_c.copy_from_slice(&wire);
+            timed(|| assembled.record(sockless_reassembled(&mut work_c, true, n)))
+        }),
+        Routine::new("baseline_assembler_push_checked", || {
+            work_d.copy_from_slice(&wire);
+            timed(|| pushed.record(sockless_reassembled(&mut work_d, false, n)))
         }),
         Routine::new("baseline_minimal_decoder", || {
             work_b.copy_from_slice(&wire);
@@ -430,6 +442,8 @@ fn w1(c: &mut Criterion) {
         routines,
     );
     sockless.verify();
+    assembled.verify();
+    pushed.verify();
     minimal.verify();
 }
 
@@ -502,16 +516,27 @@ fn w3(c: &mut Criterion) {
     let raw = masked_copy(&text, &keys, KIB64);
     let mut scratch = vec![0u8; KIB64];
 
-    let (sockless, simd, copy) = (
+    let (sockless, assembled, pushed, simd, copy) = (
         Check::new("W3 sockless", expected),
+        Check::new("W3 assembled", expected),
+        Check::new("W3 pushed", expected),
         Check::new("W3 simdutf8", BIG_FRAMES as u64),
         Check::new("W3 copy", expected),
     );
-    let mut work = wire.clone();
+    let (mut work, mut work_b, mut work_c) = (wire.clone(), wire.clone(), wire.clone());
+    let n = BIG_FRAMES as u64;
     let routines = vec![
         Routine::new("sockless_receive", || {
             work.copy_from_slice(&wire);
             timed(|| sockless.record(sockless_streamed(&mut work)))
+        }),
+        Routine::new("sockless_assembler_receive", || {
+            work_b.copy_from_slice(&wire);
+            timed(|| assembled.record(sockless_reassembled(&mut work_b, true, n)))
+        }),
+        Routine::new("baseline_assembler_push_checked", || {
+            work_c.copy_from_slice(&wire);
+            timed(|| pushed.record(sockless_reassembled(&mut work_c, false, n)))
         }),
         Routine::new("baseline_simdutf8_only", || {
             timed(|| simd.record(simdutf8_only(&text)))
@@ -528,6 +553,8 @@ fn w3(c: &mut Criterion) {
         routines,
     );
     sockless.verify();
+    assembled.verify();
+    pushed.verify();
     simd.verify();
     copy.verify();
 }
@@ -536,23 +563,45 @@ fn w3(c: &mut Criterion) {
 // W4: 256 text messages of 64 KiB, each as 16 masked fragments of 4 KiB.
 // ---------------------------------------------------------------------------------------------
 
-/// Reassembled decode: the checksum of every whole message from an `Assembler` over a `Vec`.
-fn sockless_reassembled(buf: &mut [u8]) -> u64 {
+/// Reassembled decode: the checksum of every whole message from an `Assembler` over a `Vec`,
+/// XORed with how many messages differ from `messages` (zero when every one arrived). With
+/// `drive`, the assembler drives the connection (`Assembler::receive`, the documented way, no
+/// second UTF-8 pass); without, the pieces go through `Assembler::push`, which validates text
+/// again (the assembler's only way before).
+fn sockless_reassembled(buf: &mut [u8], drive: bool, messages: u64) -> u64 {
     let mut sum = 0u64;
-    let mut messages = 0u64;
+    let mut count = 0u64;
     let mut assembler = Assembler::new(Vec::new());
-    receive_all(buf, |kind, payload, done| {
-        match assembler.push(kind, payload, done) {
-            Ok(Some(Message::Text(t))) => {
-                sum = checksum(sum, t.as_bytes());
-                messages += 1;
+    let mut on_message = |m: Message<'_>| {
+        let bytes = match m {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        };
+        sum = checksum(sum, bytes);
+        count += 1;
+    };
+    if drive {
+        let mut conn = Connection::server(Config::default());
+        let mut pos = 0;
+        while pos < buf.len() {
+            let r = assembler.receive(&mut conn, &mut buf[pos..]);
+            pos += r.consumed;
+            match r.result {
+                Ok(Incoming::Message(m)) => on_message(m),
+                Ok(Incoming::Pending) => {}
+                other => unexpected("assembler", &other),
             }
-            Ok(None) => {}
-            other => unexpected("assembler", &other),
         }
-    });
-    // Zero when every message arrived.
-    sum ^ (messages ^ BIG_FRAMES as u64)
+    } else {
+        receive_all(buf, |kind, payload, done| {
+            match assembler.push(kind, payload, done) {
+                Ok(Some(m)) => on_message(m),
+                Ok(None) => {}
+                other => unexpected("assembler", &other),
+            }
+        });
+    }
+    sum ^ (count ^ messages)
 }
 
 fn w4(c: &mut Criterion) {
@@ -576,13 +625,14 @@ fn w4(c: &mut Criterion) {
     let raw = masked_copy(&text, &msg_keys, KIB64);
     let mut scratch = vec![0u8; KIB64];
 
-    let (streamed, reassembled, simd, copy) = (
+    let (streamed, reassembled, pushed, simd, copy) = (
         Check::new("W4 streamed", expected),
         Check::new("W4 reassembled", expected),
+        Check::new("W4 pushed", expected),
         Check::new("W4 simdutf8", BIG_FRAMES as u64),
         Check::new("W4 copy", expected),
     );
-    let (mut work_a, mut work_b) = (wire.clone(), wire.clone());
+    let (mut work_a, mut work_b, mut work_c) = (wire.clone(), wire.clone(), wire.clone());
     let routines = vec![
         Routine::new("sockless_streamed", || {
             work_a.copy_from_slice(&wire);
@@ -590,7 +640,11 @@ fn w4(c: &mut Criterion) {
         }),
         Routine::new("sockless_reassembled_vec", || {
             work_b.copy_from_slice(&wire);
-            timed(|| reassembled.record(sockless_reassembled(&mut work_b)))
+            timed(|| reassembled.record(sockless_reassembled(&mut work_b, true, BIG_FRAMES as u64)))
+        }),
+        Routine::new("baseline_reassembled_vec_push_checked", || {
+            work_c.copy_from_slice(&wire);
+            timed(|| pushed.record(sockless_reassembled(&mut work_c, false, BIG_FRAMES as u64)))
         }),
         Routine::new("baseline_simdutf8_only", || {
             timed(|| simd.record(simdutf8_only(&text)))
@@ -608,6 +662,7 @@ fn w4(c: &mut Criterion) {
     );
     streamed.verify();
     reassembled.verify();
+    pushed.verify();
     simd.verify();
     copy.verify();
 }
@@ -979,5 +1034,89 @@ fn w6(c: &mut Criterion) {
     baseline.verify();
 }
 
-criterion_group!(workloads, w1, w2, w3, w4, w5a, w5b, w6);
+// ---------------------------------------------------------------------------------------------
+// K1: a million client sends of 16 bytes: the cost of drawing a masking key per frame.
+// ---------------------------------------------------------------------------------------------
+
+/// Client sends in K1.
+#[cfg(feature = "getrandom")]
+const KEY_SENDS: usize = 1_000_000;
+
+/// `KEY_SENDS` client sends of a 16-byte binary message into one reused buffer, masking keys from
+/// `rng`; returns the bytes written (the masks are random, so the output has no fixed checksum).
+#[cfg(feature = "getrandom")]
+fn k1_sends(rng: impl sockless::RandomSource, out: &mut [u8]) -> u64 {
+    let mut conn = Connection::client(Config::default(), rng);
+    let payload = [0x5Au8; SMALL_LEN];
+    let mut written = 0u64;
+    for _ in 0..KEY_SENDS {
+        match conn.send(Outgoing::Binary(black_box(&payload)), out) {
+            Ok(n) => written += n as u64,
+            Err(e) => unexpected("client send", &e),
+        }
+    }
+    written
+}
+
+#[cfg(feature = "getrandom")]
+fn k1(c: &mut Criterion) {
+    use sockless::OsRandom;
+    let frame_len = 2 + 4 + SMALL_LEN;
+    let expected = (KEY_SENDS * frame_len) as u64;
+    // Outside timing: frames sent with `OsRandom` decode back, and their keys differ.
+    {
+        let mut conn = Connection::client(Config::default(), OsRandom::new());
+        let mut wire = vec![0u8; 1000 * frame_len];
+        for frame in wire.chunks_exact_mut(frame_len) {
+            assert_eq!(
+                conn.send(Outgoing::Binary(&[0x5A; SMALL_LEN]), frame),
+                Ok(frame_len)
+            );
+        }
+        let mut keys: Vec<&[u8]> = wire.chunks_exact(frame_len).map(|f| &f[2..6]).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert!(
+            keys.len() > 990,
+            "OsRandom keys repeat: {} distinct of 1000",
+            keys.len()
+        );
+        receive_all(&mut wire, |_, piece, done| {
+            assert!(done && piece == [0x5A; SMALL_LEN], "K1 payload differs");
+        });
+    }
+    let (os, xorshift, per_key) = (
+        Check::new("K1 OsRandom", expected),
+        Check::new("K1 xorshift", expected),
+        Check::new("K1 getrandom per key", expected),
+    );
+    let (mut out_a, mut out_b, mut out_c) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+    let routines = vec![
+        Routine::new("sockless_send_osrandom", || {
+            timed(|| os.record(k1_sends(OsRandom::new(), &mut out_a)))
+        }),
+        Routine::new("baseline_send_xorshift", || {
+            timed(|| xorshift.record(k1_sends(xorshift_source(71), &mut out_b)))
+        }),
+        Routine::new("baseline_send_getrandom_per_key", || {
+            let source = |dest: &mut [u8]| getrandom::fill(dest).map_err(|_| RandomError);
+            timed(|| per_key.record(k1_sends(source, &mut out_c)))
+        }),
+    ];
+    run_group(
+        c,
+        "K1_client_send_1M_binary16",
+        Throughput::Elements(KEY_SENDS as u64),
+        10,
+        routines,
+    );
+    os.verify();
+    xorshift.verify();
+    per_key.verify();
+}
+
+#[cfg(not(feature = "getrandom"))]
+fn k1(_: &mut Criterion) {}
+
+criterion_group!(workloads, w1, w2, w3, w4, w5a, w5b, w6, k1);
 criterion_main!(workloads);

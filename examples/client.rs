@@ -118,7 +118,8 @@ fn run(url: &Url) -> Result<()> {
     // The opening handshake, as in the echo_client example.
     let mut out = [0u8; 1024];
     let request = ClientRequest::new(&url.authority, &url.target);
-    let (mut handshake, n) = ClientHandshake::new(request, Config::default(), OsRandom, &mut out)?;
+    let (mut handshake, n) =
+        ClientHandshake::new(request, Config::default(), OsRandom::new(), &mut out)?;
     let mut stream = connect(url)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;

@@ -203,7 +203,8 @@ fn run(opts: &Options) -> std::result::Result<(), Failure> {
     let mut wbuf = vec![0u8; WBUF_LEN];
     let protocols: Vec<&str> = opts.protocols.iter().map(String::as_str).collect();
     let request = ClientRequest::new(&opts.url.authority, &opts.url.target).protocols(&protocols);
-    let (mut handshake, n) = match ClientHandshake::new(request, config, OsRandom, &mut wbuf) {
+    let (mut handshake, n) = match ClientHandshake::new(request, config, OsRandom::new(), &mut wbuf)
+    {
         Ok(made) => made,
         Err(HandshakeError::InvalidHeader) => {
             return Err(Failure::Usage(

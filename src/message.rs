@@ -1,19 +1,22 @@
-//! Message reassembly, a layer over [`Event::Data`](crate::Event::Data) pieces.
+//! Message reassembly, a layer over [`Event::Data`] pieces.
 //!
 //! The connection streams payload in pieces and never buffers. When whole messages are easier to
-//! handle, feed the pieces to an [`Assembler`], which stores them in a [`MessageBuffer`]: a
-//! `Vec<u8>` (feature `alloc`; it grows to the largest message seen, which the connection bounds by
+//! handle, let an [`Assembler`] drive the connection: [`Assembler::receive`] calls
+//! [`Connection::receive`] and stores the pieces in a [`MessageBuffer`]: a `Vec<u8>` (feature
+//! `alloc`; it grows to the largest message seen, which the connection bounds by
 //! [`Config::max_message_len`](crate::Config::max_message_len), and is reused), or a fixed
 //! `ArrayVec<u8, N>` (no allocation at all; set `max_message_len` to at most `N` so the connection
 //! fails an oversized message at its frame header with 1009).
 //!
 //! A message that arrives whole in one piece (one frame, fully in the input) is handed back
 //! borrowed from the input, without a copy; a fixed buffer's capacity still bounds it, so whether a
-//! message fits never depends on how it was split.
+//! message fits never depends on how it was split. Text is not validated a second time: the
+//! connection validated it as it streamed, and the assembler checks only where pieces join (see
+//! [`manual`](crate::manual#one-utf-8-pass)).
 //!
 //! ```
-//! use sockless::message::{Assembler, Message};
-//! use sockless::{Config, Connection, Event, Recv};
+//! use sockless::message::{Assembler, Incoming, Message};
+//! use sockless::{Config, Connection};
 //!
 //! let mut server = Connection::server(Config::default());
 //! let mut assembler = Assembler::new(arrayvec::ArrayVec::<u8, 64>::new());
@@ -22,20 +25,22 @@
 //! let mut pos = 0;
 //! let mut got = None;
 //! while pos < input.len() {
-//!     let r = server.receive(&mut input[pos..]);
+//!     let r = assembler.receive(&mut server, &mut input[pos..]);
 //!     pos += r.consumed;
-//!     if let Ok(Recv::Event(Event::Data { kind, payload, message_done, .. })) = r.result {
-//!         if let Some(Message::Text(text)) = assembler.push(kind, payload, message_done)? {
-//!             got = Some(text.to_owned());
-//!         }
+//!     match r.result? {
+//!         Incoming::Message(Message::Text(text)) => got = Some(text.to_owned()),
+//!         Incoming::Pending => {} // a piece was stored: go on
+//!         _ => break,
 //!     }
 //! }
 //! assert_eq!(got.as_deref(), Some("Hello"));
 //! # Ok::<(), sockless::ProtocolError>(())
 //! ```
 
+use crate::connection::{Connection, Event, Recv};
 use crate::error::ProtocolError;
 use crate::frame::DataKind;
+use crate::rand::RandomSource;
 
 /// A whole received message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +55,16 @@ pub enum Message<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CapacityError;
 
-/// Storage for the message being reassembled.
-pub trait MessageBuffer {
+mod sealed {
+    /// Only the crate's buffers: text is handed out of them without a second UTF-8 pass, which
+    /// relies on `as_slice` returning exactly the bytes appended since `clear`.
+    pub trait Sealed {}
+}
+
+/// Storage for the message being reassembled: `Vec<u8>` (feature `alloc`) or
+/// `arrayvec::ArrayVec<u8, N>`. The trait is sealed: the assembler hands text out of the buffer
+/// without validating it again, which relies on the buffer returning exactly the bytes appended.
+pub trait MessageBuffer: sealed::Sealed {
     /// The bytes stored.
     fn as_slice(&self) -> &[u8];
     /// Forgets the bytes stored (keeping any capacity).
@@ -71,6 +84,9 @@ pub trait MessageBuffer {
 }
 
 #[cfg(feature = "alloc")]
+impl sealed::Sealed for alloc::vec::Vec<u8> {}
+
+#[cfg(feature = "alloc")]
 impl MessageBuffer for alloc::vec::Vec<u8> {
     fn as_slice(&self) -> &[u8] {
         self
@@ -84,6 +100,8 @@ impl MessageBuffer for alloc::vec::Vec<u8> {
         Ok(())
     }
 }
+
+impl<const N: usize> sealed::Sealed for arrayvec::ArrayVec<u8, N> {}
 
 impl<const N: usize> MessageBuffer for arrayvec::ArrayVec<u8, N> {
     fn as_slice(&self) -> &[u8] {
@@ -100,29 +118,112 @@ impl<const N: usize> MessageBuffer for arrayvec::ArrayVec<u8, N> {
     }
 }
 
-/// Reassembles [`Event::Data`](crate::Event::Data) pieces into whole messages.
+/// What [`Assembler::receive`] got from the connection, other than an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A whole message: borrowed from the input if it arrived in one piece, else from the
+    /// assembler's buffer.
+    Message(Message<'a>),
+    /// A piece of a message was stored and the message is not complete: call again with the rest
+    /// of the input.
+    Pending,
+    /// An event other than data (a Ping, Pong or Close), as [`Connection::receive`] reported it.
+    Event(Event<'a>),
+    /// As [`Recv::NeedInput`]: read more, keeping the unconsumed bytes in front.
+    NeedInput,
+    /// As [`Recv::NeedFlush`]: flush [`Connection::poll_transmit`], then call again.
+    NeedFlush,
+    /// As [`Recv::Closed`]: nothing more is received.
+    Closed,
+}
+
+/// The outcome of [`Assembler::receive`]: how many input bytes the connection used, and what
+/// happened.
+#[must_use = "the consumed count must be applied to the input"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assembled<'a> {
+    /// The number of input bytes used; advance the input by it, also on `Err`.
+    pub consumed: usize,
+    /// What happened.
+    pub result: Result<Incoming<'a>, ProtocolError>,
+}
+
+/// Reassembles [`Event::Data`] pieces into whole messages.
 #[derive(Clone, Debug, Default)]
 pub struct Assembler<B> {
     buf: B,
     /// Bytes of an unfinished message are in `buf`.
     in_progress: bool,
+    /// The message in progress is text (its first piece said so).
+    text: bool,
+    /// Where the text so far ends.
+    tail: TextTail,
 }
 
 impl<B: MessageBuffer> Assembler<B> {
-    /// An assembler storing pieces in `buf` (which should start empty).
+    /// An assembler storing pieces in `buf` (anything in it is dropped when the first message
+    /// starts).
     pub fn new(buf: B) -> Self {
         Self {
             buf,
             in_progress: false,
+            text: false,
+            tail: TextTail::new(),
         }
     }
 
-    /// Takes the next piece of a message (the fields of an [`Event::Data`](crate::Event::Data)).
-    /// Returns the whole message with its last piece; until then `None`.
+    /// Receives from `conn` ([`Connection::receive`] on `input`) and reassembles: a data piece is
+    /// stored, or handed back as a whole [`Message`] when it ends one; anything else the
+    /// connection says is passed on. Call it where the driving loop calls `Connection::receive`,
+    /// and advance the input by [`Assembled::consumed`] whatever the result.
+    ///
+    /// Text comes back as `&str` without a second UTF-8 pass: the connection validated every
+    /// piece, and the assembler checks the few bytes where pieces join.
     ///
     /// # Errors
-    /// [`ProtocolError::MessageTooLong`] if the buffer cannot hold the message: close the
-    /// connection with its [`close_code`](ProtocolError::close_code) (1009). The partial message is
+    /// An error of the connection (it is failed and its Close is queued, as for
+    /// `Connection::receive`), or one of the assembler's, after which the connection is still
+    /// open (`conn.state()` is unchanged) and the partial message is dropped:
+    /// [`ProtocolError::MessageTooLong`] if a fixed buffer cannot hold the message, and
+    /// [`ProtocolError::InvalidUtf8`] only if pieces of one text were taken out of its middle
+    /// (received from `conn` directly, or from another connection) so that the rest does not
+    /// join. Close the connection with [`Connection::close`] and the error's
+    /// [`close_code`](ProtocolError::close_code).
+    pub fn receive<'a, R: RandomSource>(
+        &'a mut self,
+        conn: &mut Connection<R>,
+        input: &'a mut [u8],
+    ) -> Assembled<'a> {
+        let crate::Received { consumed, result } = conn.receive(input);
+        let result = match result {
+            Ok(Recv::Event(Event::Data {
+                kind,
+                payload,
+                message_done,
+                ..
+            })) => self
+                .take(kind, payload, message_done, Origin::Validated)
+                .map(|m| m.map_or(Incoming::Pending, Incoming::Message)),
+            Ok(Recv::Event(event)) => Ok(Incoming::Event(event)),
+            Ok(Recv::NeedInput) => Ok(Incoming::NeedInput),
+            Ok(Recv::NeedFlush) => Ok(Incoming::NeedFlush),
+            Ok(Recv::Closed) => Ok(Incoming::Closed),
+            Err(e) => Err(e),
+        };
+        Assembled { consumed, result }
+    }
+
+    /// Takes the next piece of a message from elsewhere than a connection this assembler drives
+    /// (for example the fields of an [`Event::Data`] handled by hand, or bytes inflated by an
+    /// extension). Returns the whole message with its last piece; until then `None`. The kind of
+    /// a message is that of its first piece. Text handed in here is validated as it arrives
+    /// (failing at the first invalid piece); prefer [`receive`](Self::receive), which does not
+    /// validate again what the connection validated.
+    ///
+    /// # Errors
+    /// [`ProtocolError::MessageTooLong`] if the buffer cannot hold the message, and
+    /// [`ProtocolError::InvalidUtf8`] if text is not valid UTF-8: close the connection with the
+    /// error's [`close_code`](ProtocolError::close_code) (1009, 1007). The partial message is
     /// dropped.
     pub fn push<'a>(
         &'a mut self,
@@ -130,26 +231,7 @@ impl<B: MessageBuffer> Assembler<B> {
         payload: &'a [u8],
         message_done: bool,
     ) -> Result<Option<Message<'a>>, ProtocolError> {
-        if !self.in_progress {
-            self.buf.clear();
-            if message_done {
-                if self.buf.max_len().is_some_and(|max| payload.len() > max) {
-                    return Err(ProtocolError::MessageTooLong);
-                }
-                return message(kind, payload).map(Some);
-            }
-        }
-        if self.buf.try_extend(payload).is_err() {
-            self.buf.clear();
-            self.in_progress = false;
-            return Err(ProtocolError::MessageTooLong);
-        }
-        self.in_progress = !message_done;
-        if message_done {
-            message(kind, self.buf.as_slice()).map(Some)
-        } else {
-            Ok(None)
-        }
+        self.take(kind, payload, message_done, Origin::Unchecked)
     }
 
     /// Whether part of a message is stored.
@@ -157,26 +239,396 @@ impl<B: MessageBuffer> Assembler<B> {
         self.in_progress
     }
 
-    /// The buffer, for example to shrink a `Vec` after a large message.
+    /// The buffer, for example to shrink a `Vec` after a large message. A message in progress is
+    /// dropped: the next piece must start a message.
     pub fn buffer_mut(&mut self) -> &mut B {
+        self.drop_message();
         &mut self.buf
+    }
+
+    fn drop_message(&mut self) {
+        self.buf.clear();
+        self.in_progress = false;
+        self.tail = TextTail::new();
+    }
+
+    fn take<'a>(
+        &'a mut self,
+        kind: DataKind,
+        payload: &'a [u8],
+        message_done: bool,
+        origin: Origin,
+    ) -> Result<Option<Message<'a>>, ProtocolError> {
+        if !self.in_progress {
+            self.drop_message();
+            self.text = kind == DataKind::Text;
+        }
+        // Only a text piece the connection reported as text was validated by it.
+        let validated = origin == Origin::Validated && kind == DataKind::Text;
+        if self.text && !self.tail.join(payload, validated) {
+            self.drop_message();
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        if !self.in_progress && message_done {
+            if self.buf.max_len().is_some_and(|max| payload.len() > max) {
+                self.drop_message();
+                return Err(ProtocolError::MessageTooLong);
+            }
+            return finish(self.text, self.tail.is_clear(), payload).map(Some);
+        }
+        if self.buf.try_extend(payload).is_err() {
+            self.drop_message();
+            return Err(ProtocolError::MessageTooLong);
+        }
+        self.in_progress = !message_done;
+        if !message_done {
+            return Ok(None);
+        }
+        finish(self.text, self.tail.is_clear(), self.buf.as_slice()).map(Some)
     }
 }
 
-fn message(kind: DataKind, bytes: &[u8]) -> Result<Message<'_>, ProtocolError> {
-    Ok(match kind {
-        // The connection validated the text already; this only recovers the `&str` without unsafe.
-        DataKind::Text => Message::Text(
-            simdutf8::basic::from_utf8(bytes).map_err(|_| ProtocolError::InvalidUtf8)?,
-        ),
-        DataKind::Binary => Message::Binary(bytes),
-    })
+/// The whole message `bytes`. For text, `complete` says that the text's tail is clear: the join
+/// checks of [`TextTail`] succeeded on every piece of `bytes` and no character is unfinished.
+fn finish(text: bool, complete: bool, bytes: &[u8]) -> Result<Message<'_>, ProtocolError> {
+    if !text {
+        return Ok(Message::Binary(bytes));
+    }
+    if !complete {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(Message::Text(crate::unchecked::validated_str(bytes)))
+}
+
+/// Where a piece of text comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Straight from [`Connection::receive`] as [`DataKind::Text`]: a run of a text whose bytes up
+    /// to the end of the piece the connection's streaming validator accepted.
+    Validated,
+    /// Anywhere else: validated here.
+    Unchecked,
+}
+
+/// Whether `b` continues a UTF-8 character (`10xxxxxx`).
+#[inline]
+const fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// The length of the sequence a lead byte starts, or 0 if it cannot start one.
+#[inline]
+const fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+/// The end of the text joined so far: its first `len` bytes are an unfinished character (a valid
+/// prefix of one), and everything before them is valid UTF-8.
+///
+/// That invariant is what lets [`finish`] hand text out unchecked; [`TextTail::join`] keeps it for
+/// every piece appended:
+/// * a piece from elsewhere ([`Origin::Unchecked`]) is validated whole;
+/// * a piece the connection validated is a run `P[a..b]` of a text `P` whose prefix `P[..b]` is
+///   valid UTF-8 up to an unfinished last character. Such a run is: continuation bytes that end a
+///   character begun before `a`, then whole characters (valid, since `P[..b]` is), then possibly
+///   the start of a character. Only the two ends are checked here: the continuation bytes must
+///   finish the carried character exactly (which rejects a run from the middle of another text),
+///   and the last character is checked and carried if unfinished. The middle, which is most of the
+///   bytes, is not read.
+#[derive(Clone, Copy, Debug, Default)]
+struct TextTail {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl TextTail {
+    const fn new() -> Self {
+        Self {
+            bytes: [0; 4],
+            len: 0,
+        }
+    }
+
+    /// No character is unfinished.
+    fn is_clear(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Joins `piece` to the text; `false` if the text is then not valid UTF-8 (or not a valid
+    /// prefix of it). With `validated`, `piece` came from the connection ([`Origin::Validated`]).
+    #[inline]
+    fn join(&mut self, piece: &[u8], validated: bool) -> bool {
+        let Some(rest) = self.finish_carried(piece) else {
+            return false;
+        };
+        if rest.is_empty() {
+            return true;
+        }
+        if validated {
+            self.join_validated(rest)
+        } else {
+            self.join_unchecked(rest)
+        }
+    }
+
+    /// Completes the carried character with continuation bytes from the front of `piece`,
+    /// returning the rest of it; `None` if they do not continue it.
+    #[inline]
+    fn finish_carried<'p>(&mut self, piece: &'p [u8]) -> Option<&'p [u8]> {
+        if self.len == 0 {
+            return Some(piece);
+        }
+        let have = usize::from(self.len);
+        let take = sequence_len(self.bytes[0])
+            .saturating_sub(have)
+            .min(piece.len());
+        let (head, rest) = piece.split_at_checked(take)?;
+        let mut char_bytes = self.bytes;
+        char_bytes.get_mut(have..have + take)?.copy_from_slice(head);
+        let len = have + take;
+        match core::str::from_utf8(char_bytes.get(..len)?) {
+            Ok(_) => self.len = 0,
+            // Still unfinished: `head` was all of `piece`.
+            Err(e) if e.error_len().is_none() => {
+                self.bytes = char_bytes;
+                self.len = len as u8;
+            }
+            Err(_) => return None,
+        }
+        Some(rest)
+    }
+
+    /// `rest` (not empty) starts at a character boundary of a run the connection validated: checks
+    /// its first byte and its last character, and carries that character if it is unfinished.
+    #[inline]
+    fn join_validated(&mut self, rest: &[u8]) -> bool {
+        let (Some(&first), Some(&last)) = (rest.first(), rest.last()) else {
+            return true;
+        };
+        if is_continuation(first) {
+            return false;
+        }
+        if last < 0x80 {
+            return true;
+        }
+        let end = rest.get(rest.len().saturating_sub(4)..).unwrap_or_default();
+        let Some(lead) = end.iter().rposition(|&b| !is_continuation(b)) else {
+            return false;
+        };
+        self.carry_if_valid(end.get(lead..).unwrap_or_default())
+    }
+
+    /// `rest` (not empty) must start at a character boundary: validates all of it, and carries an
+    /// unfinished last character.
+    fn join_unchecked(&mut self, rest: &[u8]) -> bool {
+        if rest.len() < 64 && rest.is_ascii() {
+            return true;
+        }
+        match simdutf8::compat::from_utf8(rest) {
+            Ok(_) => true,
+            Err(e) if e.error_len().is_none() => {
+                self.carry_if_valid(rest.get(e.valid_up_to()..).unwrap_or_default())
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// `last` is the text's last character, whole or begun: `true` if it is valid, carrying it if
+    /// it is unfinished.
+    fn carry_if_valid(&mut self, last: &[u8]) -> bool {
+        match core::str::from_utf8(last) {
+            Ok(_) => true,
+            Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 && last.len() < 4 => {
+                if let Some(dest) = self.bytes.get_mut(..last.len()) {
+                    dest.copy_from_slice(last);
+                }
+                self.len = last.len() as u8;
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
     use arrayvec::ArrayVec;
+
+    /// A client frame as a server receives it (masked with the zero key: payload as is).
+    fn frame(opcode: u8, fin: bool, payload: &[u8]) -> ArrayVec<u8, 64> {
+        let mut f = ArrayVec::new();
+        f.push(if fin { 0x80 } else { 0 } | opcode);
+        f.push(0x80 | payload.len() as u8);
+        f.try_extend_from_slice(&[0; 4]).unwrap();
+        f.try_extend_from_slice(payload).unwrap();
+        f
+    }
+
+    /// What the assembler makes of `frames` received by `conn`, one call per frame.
+    fn assemble<const N: usize>(
+        a: &mut Assembler<ArrayVec<u8, N>>,
+        conn: &mut Connection,
+        frames: &[ArrayVec<u8, 64>],
+    ) -> Result<Option<ArrayVec<u8, N>>, ProtocolError> {
+        let mut out = None;
+        for f in frames {
+            let mut input = f.clone();
+            let r = a.receive(conn, &mut input);
+            assert_eq!(r.consumed, f.len());
+            match r.result? {
+                Incoming::Message(Message::Text(t)) => {
+                    out = Some(t.as_bytes().try_into().unwrap());
+                }
+                Incoming::Message(Message::Binary(b)) => out = Some(b.try_into().unwrap()),
+                Incoming::Pending => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn receive_joins_text_split_inside_characters() {
+        let text = "a€😀ñz".as_bytes();
+        for cut in 0..=text.len() {
+            for cut2 in cut..=text.len() {
+                let mut conn = Connection::server(Config::default());
+                let mut a = Assembler::new(ArrayVec::<u8, 32>::new());
+                let frames = [
+                    frame(0x1, false, &text[..cut]),
+                    frame(0x0, false, &text[cut..cut2]),
+                    frame(0x0, true, &text[cut2..]),
+                ];
+                let got = assemble(&mut a, &mut conn, &frames).unwrap().unwrap();
+                assert_eq!(got.as_slice(), text, "cuts {cut} {cut2}");
+            }
+        }
+    }
+
+    #[test]
+    fn receive_hands_a_whole_frame_back_borrowed() {
+        let mut conn = Connection::server(Config::default());
+        let mut a = Assembler::new(ArrayVec::<u8, 8>::new());
+        let mut input = frame(0x1, true, "ñandú".as_bytes());
+        let start = input[6..].as_ptr();
+        let r = a.receive(&mut conn, &mut input);
+        let Ok(Incoming::Message(Message::Text(t))) = r.result else {
+            panic!("{r:?}")
+        };
+        assert_eq!(t, "ñandú");
+        assert!(core::ptr::eq(t.as_ptr(), start));
+    }
+
+    #[test]
+    fn receive_passes_control_events_and_pauses_on() {
+        let mut conn = Connection::server(Config::default());
+        let mut a = Assembler::new(ArrayVec::<u8, 8>::new());
+        let mut ping = frame(0x9, true, b"hi");
+        let r = a.receive(&mut conn, &mut ping);
+        assert_eq!(r.result, Ok(Incoming::Event(Event::Ping(b"hi"))));
+        let mut partial = [0x81];
+        let r = a.receive(&mut conn, &mut partial);
+        assert_eq!((r.consumed, r.result), (0, Ok(Incoming::NeedInput)));
+        let mut bad = frame(0x3, true, b"");
+        let r = a.receive(&mut conn, &mut bad);
+        assert_eq!(r.result, Err(ProtocolError::UnknownOpcode(3)));
+        let r = a.receive(&mut conn, &mut ping);
+        assert_eq!(r.result, Ok(Incoming::Closed));
+    }
+
+    #[test]
+    fn a_run_taken_out_of_a_text_does_not_join() {
+        // The first piece of "é..." received by hand, the rest through the assembler: the rest
+        // starts with a continuation byte, which no message may.
+        let mut conn = Connection::server(Config::default());
+        let mut a = Assembler::new(ArrayVec::<u8, 16>::new());
+        let mut first = frame(0x1, false, &[0xC3]);
+        let _ = conn.receive(&mut first);
+        let rest = [frame(0x0, true, &[0xA9, b'x'])];
+        assert_eq!(
+            assemble(&mut a, &mut conn, &rest),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        assert!(!a.is_in_progress());
+
+        // Pieces of two connections' texts: "\xE2\x82" (begun "€") then the end of another "€"
+        // cut after its first byte: E2 82 82 is a character (U+2082), but AC cannot follow it.
+        let (mut one, mut two) = (
+            Connection::server(Config::default()),
+            Connection::server(Config::default()),
+        );
+        let mut a = Assembler::new(ArrayVec::<u8, 16>::new());
+        assert_eq!(
+            assemble(&mut a, &mut one, &[frame(0x1, false, &[0xE2, 0x82])]),
+            Ok(None)
+        );
+        let _ = two.receive(&mut frame(0x1, false, &[0xE2]));
+        assert_eq!(
+            assemble(&mut a, &mut two, &[frame(0x0, true, &[0x82, 0xAC])]),
+            Err(ProtocolError::InvalidUtf8)
+        );
+
+        // A text piece pushed by hand into a message received from a connection is checked.
+        let mut a = Assembler::new(ArrayVec::<u8, 16>::new());
+        let mut conn = Connection::server(Config::default());
+        assert_eq!(
+            assemble(&mut a, &mut conn, &[frame(0x1, false, b"ok")]),
+            Ok(None)
+        );
+        assert_eq!(
+            a.push(DataKind::Text, &[0xFF], true),
+            Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn pushed_text_fails_at_the_first_invalid_piece() {
+        let mut a = Assembler::new(ArrayVec::<u8, 16>::new());
+        assert_eq!(a.push(DataKind::Text, &[0xF0, 0x9F], false), Ok(None));
+        assert_eq!(
+            a.push(DataKind::Text, &[0x41], false),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        assert!(!a.is_in_progress());
+        assert_eq!(a.push(DataKind::Text, &[0xF0, 0x9F], false), Ok(None));
+        assert_eq!(
+            a.push(DataKind::Text, &[0x98, 0x80], true),
+            Ok(Some(Message::Text("😀")))
+        );
+        // A text that ends inside a character.
+        assert_eq!(
+            a.push(DataKind::Text, &[b'a', 0xE2, 0x82], true),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        assert_eq!(
+            a.push(DataKind::Text, b"fine", true),
+            Ok(Some(Message::Text("fine")))
+        );
+    }
+
+    #[test]
+    fn buffer_mut_drops_the_message_in_progress() {
+        let mut a = Assembler::new(ArrayVec::<u8, 16>::new());
+        assert_eq!(a.push(DataKind::Text, &[0xC3], false), Ok(None));
+        a.buffer_mut().push(0xFF);
+        assert!(!a.is_in_progress());
+        assert_eq!(
+            a.push(DataKind::Text, &[0xA9], true),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        assert_eq!(
+            a.push(DataKind::Text, "é".as_bytes(), true),
+            Ok(Some(Message::Text("é")))
+        );
+    }
 
     #[test]
     fn whole_message_is_borrowed_not_copied() {

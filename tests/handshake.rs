@@ -430,7 +430,7 @@ fn round_trip_with_os_randomness() {
     let (mut client_hs, n) = ClientHandshake::new(
         ClientRequest::new("localhost", "/"),
         Config::default(),
-        OsRandom,
+        OsRandom::new(),
         &mut request,
     )
     .unwrap();

@@ -145,7 +145,7 @@ impl Driver<OsRandom> {
         let mut wbuf = vec![0u8; BUF_LEN];
         let request = ClientRequest::new(authority, target);
         let (mut handshake, n) =
-            ClientHandshake::new(request, Config::default(), OsRandom, &mut wbuf)
+            ClientHandshake::new(request, Config::default(), OsRandom::new(), &mut wbuf)
                 .expect("write the upgrade request");
         let mut tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
