@@ -150,13 +150,23 @@ fn connect(addr: SocketAddr) -> TcpStream {
     tcp
 }
 
+/// One `read`, retried when a signal interrupts it (std's `read` does not retry `EINTR`).
+fn read_some(tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match tcp.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads an HTTP response head, up to and including its blank line (nothing past it).
 fn read_head(tcp: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {
         assert!(head.len() < 8192, "response head too long: {head:?}");
-        match tcp.read(&mut byte) {
+        match read_some(tcp, &mut byte) {
             Ok(0) => panic!(
                 "EOF inside the response head: {:?}",
                 String::from_utf8_lossy(&head)
@@ -238,7 +248,7 @@ fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
             0 | 1 => 2 - bytes.len(),
             _ => 1,
         };
-        match tcp.read(&mut buf[..want]) {
+        match read_some(tcp, &mut buf[..want]) {
             Ok(0) => panic!("EOF inside a frame after {} bytes", bytes.len()),
             Ok(n) => bytes.extend_from_slice(&buf[..n]),
             Err(e) => panic!("reading a frame: {e}"),
@@ -308,7 +318,7 @@ fn trickle(
             } else if seen.eof.is_some() {
                 thread::sleep(STEP);
             } else {
-                match tcp.read(&mut buf) {
+                match read_some(tcp, &mut buf) {
                     Ok(0) => seen.eof = Some(start.elapsed()),
                     Ok(n) => {
                         seen.first_data.get_or_insert(start.elapsed());
@@ -515,7 +525,7 @@ fn connections_past_the_cap_get_503_until_a_slot_frees() {
     assert!(lower.contains("\r\ncontent-length: 0\r\n"), "{head:?}");
     // Closed at once: FIN (or a reset, if our request was still unread) right after the head.
     let mut rest = [0u8; 64];
-    match extra.read(&mut rest) {
+    match read_some(&mut extra, &mut rest) {
         Ok(0) => {}
         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
         other => panic!("after the 503: {other:?}"),
@@ -529,7 +539,10 @@ fn connections_past_the_cap_get_503_until_a_slot_frees() {
         .expect("send Close");
     let (opcode, payload) = read_frame(&mut first);
     assert_eq!((opcode, close_code(&payload)), (OP_CLOSE, 1000));
-    assert_eq!(first.read(&mut rest).expect("EOF after the Close"), 0);
+    assert_eq!(
+        read_some(&mut first, &mut rest).expect("EOF after the Close"),
+        0
+    );
     drop(first);
 
     // The slot is free once the server's thread has finished with the socket, a moment after its
