@@ -32,6 +32,20 @@
 //! * **Events borrow the input, not the connection.** `receive<'a>(&mut self, input: &'a mut [u8])
 //!   -> Received<'a>`: a driver can send (for example echo the payload) while it still holds the
 //!   event.
+//! * **Data payloads are handed back mutable.** [`Event::Data`](crate::Event::Data)'s `payload` is
+//!   `&'a mut [u8]`, a slice of the input already unmasked in place, so a driver can forward or
+//!   echo it in place ([`send_header`](crate::Connection::send_header) +
+//!   [`send_payload`](crate::Connection::send_payload), which masks it in place for a client)
+//!   without a copy, and a layer can transform it in place. The price: `Event`, `Recv` and
+//!   `Received` are no longer `Copy` or `Clone` (a mutable borrow cannot be duplicated); they
+//!   stay `Debug`, `PartialEq` and `Eq`.
+//! * **A data piece says how much of its frame is still to come.** `frame_remaining` is the
+//!   number of payload bytes of the current frame after this piece (`frame_done` is
+//!   `frame_remaining == 0`), so a layer can reserve once per frame, or know that a piece which
+//!   starts a frame and has nothing remaining holds that whole frame. The frame's total length
+//!   is not reported: it would take 8 more bytes of connection state, past the 192-byte bound,
+//!   and the first piece's `payload.len() + frame_remaining` gives it to a layer that tracks
+//!   frame starts.
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any

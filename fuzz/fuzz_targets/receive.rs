@@ -39,7 +39,15 @@ fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl
             assert!(r.consumed <= avail);
             pos += r.consumed;
             match r.result {
-                Ok(Recv::Event(Event::Data { kind, payload, frame_done, message_done })) => {
+                Ok(Recv::Event(Event::Data {
+                    kind,
+                    payload,
+                    frame_remaining,
+                    frame_done,
+                    message_done,
+                    ..
+                })) => {
+                    assert_eq!(frame_done, frame_remaining == 0);
                     t.partial.extend_from_slice(payload);
                     if frame_done {
                         t.items.push(Item::Frame {

@@ -60,7 +60,10 @@ pub enum State {
 }
 
 /// Something the peer sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Not `Copy`: a data payload is a mutable borrow of the caller's input, so that it can be
+/// forwarded or echoed in place.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A piece of a data frame's payload, unmasked in place in the caller's buffer. A message is the
     /// concatenation of the pieces up to the one with `message_done`. Text has been validated up to
@@ -72,9 +75,15 @@ pub enum Event<'a> {
     Data {
         /// Text or binary, from the message's first frame.
         kind: DataKind,
-        /// The payload bytes of this piece (empty only for an empty frame).
-        payload: &'a [u8],
-        /// This piece ends its frame.
+        /// The payload bytes of this piece (empty only for an empty frame), borrowed mutably from
+        /// the input: a driver may change them in place, for example hand them to
+        /// [`Connection::send_payload`] to echo them without a copy.
+        payload: &'a mut [u8],
+        /// Payload bytes of the current frame still to come after this piece (0 when the piece
+        /// ends its frame). With `frame_done` false, a layer can reserve that much at once; a
+        /// piece whose `frame_remaining` is 0 and that starts its frame holds the whole frame.
+        frame_remaining: u64,
+        /// This piece ends its frame (`frame_remaining == 0`).
         frame_done: bool,
         /// This piece ends its message.
         message_done: bool,
@@ -90,7 +99,7 @@ pub enum Event<'a> {
 }
 
 /// What [`Connection::receive`] did with the input, other than fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Recv<'a> {
     /// Something arrived.
     Event(Event<'a>),
@@ -116,7 +125,7 @@ pub enum Recv<'a> {
 /// consumed must be handed in again (in front of any new ones). On `Err`, `consumed` is 0 and the
 /// connection reads nothing more, so the remaining input can be dropped.
 #[must_use = "the consumed count must be applied to the input"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Received<'a> {
     /// The number of input bytes used.
     pub consumed: usize,
@@ -282,22 +291,31 @@ impl<R: RandomSource> Connection<R> {
     /// exactly those bytes, and the next call fails with [`ProtocolError::InvalidUtf8`] (1007),
     /// exactly as byte-by-byte input would.
     ///
+    /// The payload of a data event is a mutable slice of `input`, and the event borrows `input`,
+    /// not the connection: a driver can echo or forward the payload in place with
+    /// [`send_header`](Self::send_header) and [`send_payload`](Self::send_payload) (which masks
+    /// it in place for a client) while it holds the event, with no copy.
+    ///
     /// ```
-    /// use sockless::{Config, Connection, Event, Recv, DataKind};
+    /// use sockless::{Config, Connection, DataKind, Event, Recv};
     /// let mut server = Connection::server(Config::default());
     /// // RFC 6455 5.7: a masked text frame "Hello".
     /// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// let r = server.receive(&mut input);
     /// assert_eq!(r.consumed, 11);
-    /// assert_eq!(
-    ///     r.result,
-    ///     Ok(Recv::Event(Event::Data {
-    ///         kind: DataKind::Text,
-    ///         payload: b"Hello",
-    ///         frame_done: true,
-    ///         message_done: true,
-    ///     }))
-    /// );
+    /// let Ok(Recv::Event(Event::Data { kind, payload, frame_remaining, message_done, .. })) = r.result
+    /// else {
+    ///     panic!("a data event")
+    /// };
+    /// assert_eq!((kind, &payload[..], frame_remaining), (DataKind::Text, &b"Hello"[..], 0));
+    ///
+    /// // Echo it in place: the header goes into `out`, the payload stays where it is.
+    /// let mut out = [0u8; 145]; // room for a Pong owed in front of the header
+    /// let n = server.send_header(kind, payload.len() as u64, message_done, &mut out)?;
+    /// server.send_payload(payload)?; // a client would mask it here, in place
+    /// assert_eq!(&out[..n], &[0x81, 0x05]);
+    /// assert_eq!(&input[6..], b"Hello"); // write out[..n], then input[6..] (one vectored write)
+    /// # Ok::<(), sockless::SendError>(())
     /// ```
     ///
     /// # Errors
@@ -389,6 +407,7 @@ impl<R: RandomSource> Connection<R> {
             result: Ok(Recv::Event(Event::Data {
                 kind,
                 payload,
+                frame_remaining: self.rx_remaining,
                 frame_done,
                 message_done,
             })),

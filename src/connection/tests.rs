@@ -112,6 +112,7 @@ fn own(e: Event<'_>) -> Ev {
             payload,
             frame_done,
             message_done,
+            ..
         } => Ev::Data {
             kind,
             payload: payload.to_vec(),
@@ -227,6 +228,7 @@ fn coalesce(events: &[Ev]) -> Vec<Ev> {
                 payload,
                 frame_done,
                 message_done,
+                ..
             } => {
                 assert!(frame_done | !message_done);
                 let (k, p) = current.get_or_insert_with(|| (*kind, Vec::new()));
@@ -714,7 +716,8 @@ fn invalid_text_delivers_the_same_bytes_in_any_chunking() {
             r.result,
             Ok(Recv::Event(Event::Data {
                 kind: DataKind::Text,
-                payload: b"ab",
+                payload: &mut { *b"ab" },
+                frame_remaining: 2,
                 frame_done: false,
                 message_done: false,
             }))
@@ -2171,6 +2174,35 @@ fn rfc6455_examples_received_by_a_server() {
         ]
     );
     assert_eq!(flush(&mut c), [0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+}
+
+#[test]
+fn data_pieces_say_how_much_of_their_frame_remains() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut input = frame(role, false, OpCode::Binary, &[7; 10]);
+        input.extend(frame(role, true, OpCode::Continuation, &[8; 3]));
+        let head = 2 + if role == Role::Server { 4 } else { 0 };
+        let mut seen = Vec::new();
+        let mut pos = 0;
+        // The first frame in pieces of 3, 3 and 4 bytes, then the second whole.
+        for end in [head + 3, head + 6, head + 10, input.len()] {
+            let r = c.receive(&mut input[pos..end]);
+            pos += r.consumed;
+            if let Ok(Recv::Event(Event::Data {
+                payload,
+                frame_remaining,
+                frame_done,
+                ..
+            })) = r.result
+            {
+                assert_eq!(frame_done, frame_remaining == 0);
+                seen.push((payload.len(), frame_remaining));
+            }
+        }
+        assert_eq!(pos, input.len());
+        assert_eq!(seen, [(3, 7), (3, 4), (4, 0), (3, 0)], "{role:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

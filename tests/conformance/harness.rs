@@ -902,6 +902,8 @@ struct Joining {
     kind: DataKind,
     bytes: Vec<u8>,
     valid: usize,
+    /// Where the frame in progress ends in `bytes`, by the `frame_remaining` of its pieces.
+    frame_end: Option<u64>,
 }
 
 fn flush<R: RandomSource>(
@@ -933,9 +935,16 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
         Event::Data {
             kind,
             payload,
+            frame_remaining,
             frame_done,
             message_done,
+            ..
         } => {
+            if frame_done != (frame_remaining == 0) {
+                o.violations.push(format!(
+                    "frame_done {frame_done} with frame_remaining {frame_remaining}"
+                ));
+            }
             if message_done && !frame_done {
                 o.violations
                     .push("Data with message_done but not frame_done".into());
@@ -948,6 +957,7 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
                 kind,
                 bytes: Vec::new(),
                 valid: 0,
+                frame_end: None,
             });
             if j.kind != kind {
                 o.violations.push(format!(
@@ -956,6 +966,14 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
                 ));
             }
             j.bytes.extend_from_slice(payload);
+            let end = j.bytes.len() as u64 + frame_remaining;
+            if *j.frame_end.get_or_insert(end) != end {
+                o.violations
+                    .push("frame_remaining disagrees with the pieces delivered".into());
+            }
+            if frame_done {
+                j.frame_end = None;
+            }
             if kind == DataKind::Text {
                 match str::from_utf8(&j.bytes[j.valid..]) {
                     Ok(_) => j.valid = j.bytes.len(),
@@ -1095,15 +1113,16 @@ fn drive<R: RandomSource>(mut conn: Connection<R>, case: &Case, input: &[u8], ru
                         o.violations.push("an event that consumed nothing".into());
                         stop = true;
                     }
-                    let piece = match ev {
+                    let piece = match &ev {
                         Event::Data {
                             kind,
                             payload,
                             frame_done,
                             message_done,
+                            ..
                         } => {
                             frame_bytes.extend_from_slice(payload);
-                            frame_done.then_some((kind, message_done))
+                            frame_done.then_some((*kind, *message_done))
                         }
                         _ => None,
                     };

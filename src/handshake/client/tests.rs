@@ -441,7 +441,8 @@ fn interim_responses_before_the_101_are_skipped() {
         r.result,
         Ok(Recv::Event(Event::Data {
             kind: DataKind::Text,
-            payload: b"\r\n\r\n!",
+            payload: &mut { *b"\r\n\r\n!" },
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
         }))
@@ -1164,7 +1165,8 @@ fn frames_after_the_101_go_to_the_connection() {
         r.result,
         Ok(Recv::Event(Event::Data {
             kind: DataKind::Text,
-            payload: b"Hello",
+            payload: &mut { *b"Hello" },
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
         }))

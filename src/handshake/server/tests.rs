@@ -1237,7 +1237,8 @@ fn bytes_after_the_head_are_not_part_of_it() {
         r.result,
         Ok(Recv::Event(Event::Data {
             kind: DataKind::Text,
-            payload: b"\r\n\r\nhi",
+            payload: &mut { *b"\r\n\r\nhi" },
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
         }))
