@@ -64,7 +64,9 @@ impl fmt::Display for EncodeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A reserved bit (RSV1-3) was set without a negotiated extension claiming it. Close code 1002.
+    /// A reserved bit (RSV1-3) was set that no negotiated extension gives a meaning there: a bit
+    /// no extension owns, or an owned bit on a continuation or a control frame (extensions own
+    /// bits on the first frame of a data message only). Close code 1002.
     ReservedBits,
     /// The opcode is one of the reserved values 3-7 or 11-15. Close code 1002.
     UnknownOpcode(u8),
@@ -111,7 +113,9 @@ impl ProtocolError {
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ReservedBits => f.write_str("reserved bits set without a negotiated extension"),
+            Self::ReservedBits => {
+                f.write_str("reserved bits set where no negotiated extension defines them")
+            }
             Self::UnknownOpcode(op) => write!(f, "unknown opcode {op:#x}"),
             Self::FragmentedControlFrame => f.write_str("fragmented control frame"),
             Self::ControlFrameTooLong => f.write_str("control frame payload over 125 bytes"),
@@ -163,6 +167,10 @@ pub enum SendError {
     /// 2^63 or more, which no frame may declare (RFC 6455 5.2: the most significant bit of the
     /// 64-bit length MUST be 0).
     LengthOverflow,
+    /// RSV bits that no negotiated extension owns, or owned bits on a frame that cannot carry
+    /// them (a continuation: they go on the first frame of a message only). See
+    /// [`Connection::with_extension_bits`](crate::Connection::with_extension_bits).
+    ReservedBits,
     /// The caller's randomness source failed while drawing a masking key.
     Random(RandomError),
 }
@@ -200,6 +208,9 @@ impl fmt::Display for SendError {
             Self::FrameInProgress => f.write_str("a streamed frame still expects payload"),
             Self::PayloadOverrun => f.write_str("more payload than the frame header declared"),
             Self::LengthOverflow => f.write_str("payload length of 2^63 or more"),
+            Self::ReservedBits => {
+                f.write_str("RSV bits not owned by a negotiated extension, or on a continuation")
+            }
             Self::Random(e) => e.fmt(f),
         }
     }

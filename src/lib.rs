@@ -162,7 +162,7 @@ pub mod utf8;
 pub use config::{Config, HandshakeLimits};
 pub use connection::{Connection, Event, Outgoing, Received, Recv, Role, State};
 pub use error::{BufferTooSmall, EncodeError, HandshakeError, ProtocolError, SendError};
-pub use frame::{CloseCode, CloseFrame, DataKind};
+pub use frame::{CloseCode, CloseFrame, DataKind, Rsv};
 #[cfg(feature = "getrandom")]
 pub use rand::OsRandom;
 pub use rand::{NoRandom, RandomError, RandomSource};

@@ -46,6 +46,28 @@
 //!   is not reported: it would take 8 more bytes of connection state, past the 192-byte bound,
 //!   and the first piece's `payload.len() + frame_remaining` gives it to a layer that tracks
 //!   frame starts.
+//! * **Extensions own RSV bits; the connection only checks where they go.** A connection holds
+//!   one byte, the set of RSV bits ([`Rsv`](crate::Rsv)) that the extensions agreed in the
+//!   handshake own, set by [`Connection::with_extension_bits`](crate::Connection::with_extension_bits)
+//!   (the handshakes call it). Owned bits are accepted on the first frame of a data message only,
+//!   which is what a per-message extension (RFC 7692 6) asks; on a continuation or a control
+//!   frame, or unowned, a bit fails with 1002 as before. They are reported as `rsv` on every
+//!   piece of the message, and the send side sets them on a message's first frame through
+//!   [`send_frame_with`](crate::Connection::send_frame_with) and
+//!   [`send_header_with`](crate::Connection::send_header_with) (the `send`, `send_frame` and
+//!   `send_header` signatures are unchanged). A text message whose first frame has such a bit is
+//!   not validated as UTF-8 by the connection: its payload is the extension's encoding, and the
+//!   layer validates what it decodes. A bit field rather than a `compressed: bool`, so that the
+//!   hook is not deflate's alone; for deflate, `rsv.contains(Rsv::RSV1)` is "compressed". No
+//!   extension state lives in the connection: its size stays 192 bytes.
+//! * **A layer fails the connection with its own code, and no reason.**
+//!   [`Connection::fail`](crate::Connection::fail) takes a close code (1007 for bad compressed
+//!   data or inflated text, 1008 policy, 1009 an assembler's limit, 1010 a missing extension)
+//!   and does what a protocol error does: `Failed`, the Close queued for `poll_transmit`, then
+//!   `Closed`. It stores the code only: a reason would need up to 123 more bytes, the 125-byte
+//!   Pong slot cannot lend them (an owed Pong still goes out first), and the Close the connection
+//!   sends for its own protocol errors carries no reason either. [`close`](crate::Connection::close)
+//!   remains the way to send a reason.
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any

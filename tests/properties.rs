@@ -1043,6 +1043,7 @@ fn whole_frame_round_trip<A: RandomSource, B: RandomSource>(
             frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: sockless::Rsv::NONE,
         },
         (Out::Ping(p), None) => Event::Ping(p),
         (_, None) => Event::Pong(data),
@@ -1290,7 +1291,7 @@ proptest! {
         let r = server_conn.receive(&mut wire[..k]);
         prop_assert_eq!(r.result, Ok(Recv::Event(Event::Data {
             kind: DataKind::Text, payload: &mut b"hello".to_owned(), frame_remaining: 0,
-            frame_done: true, message_done: true,
+            frame_done: true, message_done: true, rsv: sockless::Rsv::NONE,
         })));
     }
 }

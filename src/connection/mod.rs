@@ -4,7 +4,9 @@
 
 use crate::config::Config;
 use crate::error::{BufferTooSmall, ProtocolError, SendError};
-use crate::frame::{apply_mask, copy_masked, CloseCode, CloseFrame, DataKind, FrameHeader, OpCode};
+use crate::frame::{
+    apply_mask, copy_masked, CloseCode, CloseFrame, DataKind, FrameHeader, OpCode, Rsv,
+};
 use crate::rand::{NoRandom, RandomSource};
 use crate::utf8::Utf8Validator;
 use crate::Status;
@@ -87,6 +89,16 @@ pub enum Event<'a> {
         frame_done: bool,
         /// This piece ends its message.
         message_done: bool,
+        /// The RSV bits of the message's first frame, the same on every piece of the message:
+        /// always empty unless a negotiated extension owns bits
+        /// ([`Connection::with_extension_bits`]). For permessage-deflate, [`Rsv::RSV1`] says the
+        /// message is compressed.
+        ///
+        /// **A text message with any of these bits is not validated as UTF-8 by the
+        /// connection**: its payload is the extension's encoding (compressed bytes, say), not
+        /// text. The layer that decodes it validates the decoded text, and fails the
+        /// connection with 1007 through [`Connection::fail`] when it is invalid.
+        rsv: Rsv,
     },
     /// A Ping with its payload. With [`Config::auto_pong`] the Pong is already queued.
     Ping(&'a [u8]),
@@ -209,6 +221,10 @@ pub struct Connection<R = NoRandom> {
     pong_len: u8,
     /// The queued Close (`NO_STATUS` means an empty payload).
     close_queued: Option<CloseCode>,
+    /// The RSV bits that negotiated extensions own (laid out as `FrameHeader::rsv`).
+    extension_bits: u8,
+    /// The RSV bits of the first frame of the message being received.
+    rx_rsv: u8,
     rx_fin: bool,
     rx_message: Option<DataKind>,
     tx_message: Option<DataKind>,
@@ -249,6 +265,8 @@ impl<R: RandomSource> Connection<R> {
             pong: [0; 125],
             pong_len: NO_PONG,
             close_queued: None,
+            extension_bits: 0,
+            rx_rsv: 0,
             rx_fin: false,
             rx_message: None,
             tx_message: None,
@@ -268,6 +286,40 @@ impl<R: RandomSource> Connection<R> {
     /// Where the closing handshake stands.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The connection with `bits` owned by the extensions the handshake negotiated: a received
+    /// frame may then set them, on the first frame of a data message only (RFC 7692 6: they
+    /// describe the message), and they are reported as [`Event::Data`]'s `rsv` on every piece of
+    /// that message; [`send_frame_with`](Self::send_frame_with) and
+    /// [`send_header_with`](Self::send_header_with) may set them on the first frame of a message
+    /// sent. An owned bit on a continuation or a control frame, or a bit not owned, still fails
+    /// with [`ProtocolError::ReservedBits`] (1002).
+    ///
+    /// The handshakes call it for you: [`Request::accept`](crate::handshake::Request::accept)
+    /// with the bits of [`Accept::extension`](crate::handshake::Accept::extension), and
+    /// [`ClientHandshake::finish_with_extensions`](crate::handshake::ClientHandshake::finish_with_extensions)
+    /// with the bits its check returns. Call it yourself only for a connection whose handshake
+    /// was done elsewhere, before the first `receive`. The connection stores one byte for it;
+    /// the extension's own state lives in its layer.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, Event, Recv, Rsv};
+    /// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+    /// // A masked binary frame with RSV1 (zero key): 0xC2 = FIN + RSV1 + binary.
+    /// let mut input = [0xC2, 0x82, 0, 0, 0, 0, 0xAA, 0xBB];
+    /// let r = server.receive(&mut input);
+    /// assert!(matches!(r.result, Ok(Recv::Event(Event::Data { rsv: Rsv::RSV1, .. }))));
+    /// ```
+    #[must_use]
+    pub fn with_extension_bits(mut self, bits: Rsv) -> Self {
+        self.extension_bits = bits.bits();
+        self
+    }
+
+    /// The RSV bits negotiated extensions own ([`Rsv::NONE`] without an extension).
+    pub fn extension_bits(&self) -> Rsv {
+        Rsv::from_bits(self.extension_bits).unwrap_or_default()
     }
 
     /// The randomness source.
@@ -336,10 +388,10 @@ impl<R: RandomSource> Connection<R> {
             let (header, header_len) = match FrameHeader::decode(input) {
                 Ok(Status::Complete(h)) => h,
                 Ok(Status::Partial) => return need_input(0),
-                Err(e) => return self.fail(e),
+                Err(e) => return self.fail_received(e),
             };
             if let Err(e) = self.check_header(&header) {
-                return self.fail(e);
+                return self.fail_received(e);
             }
             if header.opcode.is_control() {
                 // At most 125 by `FrameHeader::decode`.
@@ -360,7 +412,7 @@ impl<R: RandomSource> Connection<R> {
                 return self.on_control(header.opcode, payload, header_len + len);
             }
             if let Err(e) = self.start_data_frame(&header) {
-                return self.fail(e);
+                return self.fail_received(e);
             }
             consumed = header_len;
         }
@@ -376,11 +428,12 @@ impl<R: RandomSource> Connection<R> {
         }
         let kind = self.rx_message.unwrap_or(DataKind::Binary);
         let mut take = n;
-        if kind == DataKind::Text {
+        // A message an extension transformed is not text until the extension's layer decodes it.
+        if kind == DataKind::Text && self.rx_rsv == 0 {
             let ends_message = self.rx_fin && self.rx_remaining == n as u64;
             if let Some(valid) = self.check_text(piece, ends_message) {
                 if valid == 0 {
-                    return self.fail(ProtocolError::InvalidUtf8);
+                    return self.fail_received(ProtocolError::InvalidUtf8);
                 }
                 // Deliver the valid part; the rest is handed in again, so it goes back to the
                 // bytes it was (masking twice is the identity).
@@ -410,6 +463,7 @@ impl<R: RandomSource> Connection<R> {
                 frame_remaining: self.rx_remaining,
                 frame_done,
                 message_done,
+                rsv: Rsv::from_bits(self.rx_rsv).unwrap_or_default(),
             })),
         }
     }
@@ -471,7 +525,12 @@ impl<R: RandomSource> Connection<R> {
 
     /// Rules on a decoded header that depend on the role, the configuration or the extensions.
     fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        if h.rsv != 0 {
+        // RFC 6455 5.2: a bit no negotiated extension gives a meaning fails. The bits an
+        // extension owns mean something on the first frame of a data message only.
+        if h.rsv != 0
+            && (h.rsv & !self.extension_bits != 0
+                || !matches!(h.opcode, OpCode::Text | OpCode::Binary))
+        {
             return Err(ProtocolError::ReservedBits);
         }
         match (self.role, h.mask.is_some()) {
@@ -500,6 +559,7 @@ impl<R: RandomSource> Connection<R> {
                     DataKind::Binary
                 });
                 self.rx_message_len = 0;
+                self.rx_rsv = h.rsv;
                 self.utf8 = Utf8Validator::new();
             }
         }
@@ -540,7 +600,7 @@ impl<R: RandomSource> Connection<R> {
             _ => {
                 let frame = match CloseFrame::parse(payload) {
                     Ok(f) => f,
-                    Err(e) => return self.fail(e),
+                    Err(e) => return self.fail_received(e),
                 };
                 if self.state == State::CloseSent {
                     self.state = State::Closed;
@@ -559,22 +619,75 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
-    /// Fails the connection (RFC 6455 7.1.7): queue the error's Close unless ours was already sent.
-    /// A Pong already queued stays in front of it, so that the bytes written do not depend on
-    /// whether the driver flushed between the Ping and the error.
+    /// Fails the connection for a peer's protocol error, reporting it.
     #[cold]
-    fn fail<'a>(&mut self, e: ProtocolError) -> Received<'a> {
-        if self.state == State::Open {
-            self.state = State::Failed;
-            self.close_queued = Some(e.close_code());
-        } else {
-            self.state = State::Closed;
-            self.close_queued = None;
-        }
+    fn fail_received<'a>(&mut self, e: ProtocolError) -> Received<'a> {
+        self.enter_failed(e.close_code());
         Received {
             consumed: 0,
             result: Err(e),
         }
+    }
+
+    /// Fails the connection (RFC 6455 7.1.7): queue a Close with `code` unless ours was already
+    /// sent, in which case the connection is over. A Pong already queued stays in front of it,
+    /// so that the bytes written do not depend on whether the driver flushed between the Ping
+    /// and the failure. (In `CloseReceived` our Close was not sent: `code` replaces an echo
+    /// still queued.)
+    fn enter_failed(&mut self, code: CloseCode) {
+        if matches!(self.state, State::Open | State::CloseReceived) {
+            self.state = State::Failed;
+            self.close_queued = Some(code);
+        } else {
+            self.state = State::Closed;
+            self.close_queued = None;
+        }
+    }
+
+    /// Fails the connection with `code`, for a reason found above the frame layer: an extension's
+    /// layer that cannot decode a message ([`CloseCode::INVALID_PAYLOAD`], 1007, for bad
+    /// compressed data or inflated text that is not UTF-8), an assembler over its limit
+    /// ([`CloseCode::MESSAGE_TOO_BIG`], 1009), a client missing an extension it requires
+    /// ([`CloseCode::MANDATORY_EXTENSION`], 1010), or the application's policy
+    /// ([`CloseCode::POLICY_VIOLATION`], 1008). It does what a protocol error found by
+    /// [`receive`](Self::receive) does: the state becomes [`State::Failed`], nothing more is
+    /// received or may be sent, and a Close with `code` waits in
+    /// [`poll_transmit`](Self::poll_transmit) (behind a Pong still owed, and after the payload of
+    /// a frame being streamed with [`send_payload`](Self::send_payload), which must be finished
+    /// first); once it is written the state is [`State::Closed`] and the transport is closed. If
+    /// our Close was already sent ([`State::CloseSent`]), nothing more is written and the state
+    /// is `Closed` at once. The peer's Close already received, the Close not yet written carries
+    /// `code`.
+    ///
+    /// The Close carries the code only, like the one a protocol error sends: a reason would take
+    /// up to 123 more bytes in every connection, and the 125-byte Pong slot cannot hold it,
+    /// since an owed Pong must still go out first. To send a reason, use [`close`](Self::close)
+    /// instead, which writes it at once (and then waits for the peer's Close).
+    ///
+    /// ```
+    /// use sockless::{CloseCode, Config, Connection, State};
+    /// let mut server = Connection::server(Config::default());
+    /// server.fail(CloseCode::INVALID_PAYLOAD)?; // say, a layer could not inflate a message
+    /// assert_eq!(server.state(), State::Failed);
+    /// let mut out = [0u8; 131];
+    /// let n = server.poll_transmit(&mut out)?;
+    /// assert_eq!(&out[..n], &[0x88, 0x02, 0x03, 0xEF]); // Close 1007
+    /// assert_eq!(server.state(), State::Closed);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent (1005, 1006, 1015, ...);
+    /// [`SendError::Closing`] if the connection already failed or is closed. Nothing changes.
+    pub fn fail(&mut self, code: CloseCode) -> Result<(), SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if matches!(self.state, State::Failed | State::Closed) {
+            return Err(SendError::Closing);
+        }
+        self.enter_failed(code);
+        Ok(())
     }
 
     /// Writes the frames owed to the peer (queued Pong, Close reply, error Close) into `out`,
@@ -603,7 +716,7 @@ impl<R: RandomSource> Connection<R> {
                 &body
             };
             let dest = out.get_mut(written..).unwrap_or_default();
-            match self.write_frame(OpCode::Close, true, payload, dest) {
+            match self.write_frame(OpCode::Close, true, 0, payload, dest) {
                 Ok(n) => written += n,
                 Err(_) if written != 0 => return Ok(written),
                 Err(e) => return Err(e),
@@ -646,7 +759,7 @@ impl<R: RandomSource> Connection<R> {
         } else if self.tx_message.is_some() {
             return Err(SendError::MessageInProgress);
         }
-        self.write_after_pong(opcode, true, payload, out)
+        self.write_after_pong(opcode, true, 0, payload, out)
     }
 
     /// Encodes one frame of a fragmented message into `out`; returns the number of bytes written
@@ -674,9 +787,42 @@ impl<R: RandomSource> Connection<R> {
         fin: bool,
         out: &mut [u8],
     ) -> Result<usize, SendError> {
+        self.send_frame_with(kind, payload, fin, Rsv::NONE, out)
+    }
+
+    /// [`send_frame`](Self::send_frame) with RSV bits that a negotiated extension owns set on the
+    /// frame ([`with_extension_bits`](Self::with_extension_bits)): for permessage-deflate,
+    /// [`Rsv::RSV1`] on the first frame of a compressed message, whose payload is then the
+    /// compressed bytes (a text message's too: they are not checked as UTF-8). Bits go on the
+    /// first frame of a message only; pass [`Rsv::NONE`] for its continuations.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, DataKind, Rsv};
+    /// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+    /// let mut out = [0u8; 64];
+    /// // RFC 7692 7.2.3.1: "Hello" compressed, in one frame with RSV1.
+    /// let deflated = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let n = server.send_frame_with(DataKind::Text, &deflated, true, Rsv::RSV1, &mut out)?;
+    /// assert_eq!(&out[..2], &[0xc1, 0x07]);
+    /// assert_eq!(&out[2..n], &deflated);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send_frame`](Self::send_frame); [`SendError::ReservedBits`] if `rsv` has a bit no
+    /// negotiated extension owns, or any bit on a continuation. Nothing is written.
+    pub fn send_frame_with(
+        &mut self,
+        kind: DataKind,
+        payload: &[u8],
+        fin: bool,
+        rsv: Rsv,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
-        let n = self.write_after_pong(opcode, fin, payload, out)?;
+        self.check_rsv(opcode, rsv)?;
+        let n = self.write_after_pong(opcode, fin, rsv.bits(), payload, out)?;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
     }
@@ -714,14 +860,45 @@ impl<R: RandomSource> Connection<R> {
         fin: bool,
         out: &mut [u8],
     ) -> Result<usize, SendError> {
+        self.send_header_with(kind, len, fin, Rsv::NONE, out)
+    }
+
+    /// [`send_header`](Self::send_header) with RSV bits that a negotiated extension owns set on
+    /// the frame, as for [`send_frame_with`](Self::send_frame_with): a compressed message can be
+    /// streamed out, its first frame with [`Rsv::RSV1`].
+    ///
+    /// ```
+    /// use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
+    /// use sockless::{Config, Connection, DataKind, Rsv};
+    /// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+    /// let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
+    /// let mut deflated = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]; // "Hello", RFC 7692 7.2.3.1
+    /// let n = server.send_header_with(DataKind::Text, 7, true, Rsv::RSV1, &mut header)?;
+    /// server.send_payload(&mut deflated)?;
+    /// assert_eq!(&header[..n], &[0xc1, 0x07]);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send_header`](Self::send_header); [`SendError::ReservedBits`] as for
+    /// [`send_frame_with`](Self::send_frame_with). Nothing is written.
+    pub fn send_header_with(
+        &mut self,
+        kind: DataKind,
+        len: u64,
+        fin: bool,
+        rsv: Rsv,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
+        self.check_rsv(opcode, rsv)?;
         if len >> 63 != 0 {
             return Err(SendError::LengthOverflow);
         }
         let mut header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv: rsv.bits(),
             opcode,
             mask: None,
             payload_len: len,
@@ -825,7 +1002,7 @@ impl<R: RandomSource> Connection<R> {
             dest.copy_from_slice(reason.as_bytes());
             body.get(..2 + reason.len()).unwrap_or_default()
         };
-        let n = self.write_after_pong(OpCode::Close, true, payload, out)?;
+        let n = self.write_after_pong(OpCode::Close, true, 0, payload, out)?;
         self.state = if self.state == State::CloseReceived {
             State::Closed
         } else {
@@ -856,6 +1033,17 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
+    /// Whether a data frame with `opcode` may carry `rsv`: bits that negotiated extensions own,
+    /// on the first frame of a message only.
+    fn check_rsv(&self, opcode: OpCode, rsv: Rsv) -> Result<(), SendError> {
+        if rsv.bits() & !self.extension_bits != 0
+            || (!rsv.is_empty() && opcode == OpCode::Continuation)
+        {
+            return Err(SendError::ReservedBits);
+        }
+        Ok(())
+    }
+
     /// The length of the frame of the Pong still owed for a received Ping; 0 if none is owed.
     fn owed_pong_len(&self) -> usize {
         if self.pong_len == NO_PONG {
@@ -873,6 +1061,7 @@ impl<R: RandomSource> Connection<R> {
         &mut self,
         opcode: OpCode,
         fin: bool,
+        rsv: u8,
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, SendError> {
@@ -880,7 +1069,7 @@ impl<R: RandomSource> Connection<R> {
         let mask_len = if self.role == Role::Client { 4 } else { 0 };
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask: None,
             payload_len: payload.len() as u64,
@@ -891,7 +1080,7 @@ impl<R: RandomSource> Connection<R> {
         }
         let (pong_out, frame_out) = out.split_at_mut(pong_len);
         self.write_owed_pong(pong_out)?;
-        let n = self.write_frame(opcode, fin, payload, frame_out)?;
+        let n = self.write_frame(opcode, fin, rsv, payload, frame_out)?;
         self.pong_len = NO_PONG;
         Ok(pong_len + n)
     }
@@ -904,7 +1093,7 @@ impl<R: RandomSource> Connection<R> {
         }
         let pong = self.pong;
         let payload = pong.get(..usize::from(self.pong_len)).unwrap_or_default();
-        self.write_frame(OpCode::Pong, true, payload, out)
+        self.write_frame(OpCode::Pong, true, 0, payload, out)
     }
 
     /// Encodes one whole frame (header and payload, masked for a client) into `out`.
@@ -912,12 +1101,13 @@ impl<R: RandomSource> Connection<R> {
         &mut self,
         opcode: OpCode,
         fin: bool,
+        rsv: u8,
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, SendError> {
         let mut header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask: (self.role == Role::Client).then_some([0; 4]),
             payload_len: payload.len() as u64,

@@ -720,6 +720,7 @@ fn invalid_text_delivers_the_same_bytes_in_any_chunking() {
                 frame_remaining: 2,
                 frame_done: false,
                 message_done: false,
+                rsv: crate::Rsv::NONE,
             }))
         );
         // The bytes not consumed are as they were handed in (still masked towards a server).
@@ -2202,6 +2203,109 @@ fn data_pieces_say_how_much_of_their_frame_remains() {
         }
         assert_eq!(pos, input.len());
         assert_eq!(seen, [(3, 7), (3, 4), (4, 0), (3, 0)], "{role:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failing from a layer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_layer_fails_the_connection_with_its_code() {
+    for role in ROLES {
+        for code in [1007, 1008, 1009, 1010] {
+            let mut c = conn(role, config());
+            assert_eq!(c.fail(CloseCode(code)), Ok(()));
+            assert_eq!(c.state(), State::Failed);
+            assert_eq!(
+                c.send(Outgoing::Text("late"), &mut [0u8; 64]),
+                Err(SendError::Closing)
+            );
+            let mut input = frame(role, true, OpCode::Text, b"unread");
+            let r = c.receive(&mut input);
+            assert_eq!((r.consumed, r.result), (0, Ok(Recv::Closed)));
+            let out = flush(&mut c);
+            assert_eq!(
+                one_frame(role, &out),
+                (OpCode::Close, true, code.to_be_bytes().to_vec())
+            );
+            assert_eq!(c.state(), State::Closed);
+            // Once failed or closed, it stays as it is.
+            assert_eq!(c.fail(CloseCode(1008)), Err(SendError::Closing));
+            assert!(flush(&mut c).is_empty());
+        }
+    }
+}
+
+#[test]
+fn failing_keeps_an_owed_pong_in_front_and_refuses_unsendable_codes() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"p"));
+        assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+        for code in [1005, 1006, 1015, 999, 2000] {
+            assert_eq!(
+                c.fail(CloseCode(code)),
+                Err(SendError::InvalidCloseCode(code))
+            );
+            assert_eq!(c.state(), State::Open);
+        }
+        c.fail(CloseCode::INVALID_PAYLOAD).unwrap();
+        let out = flush(&mut c);
+        let frames: Vec<_> = frames_from(role, &out)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Pong, b"p".to_vec()),
+                (OpCode::Close, 1007u16.to_be_bytes().to_vec())
+            ]
+        );
+    }
+}
+
+#[test]
+fn failing_after_the_closes_started() {
+    for role in ROLES {
+        // Our Close is out: nothing more is written, the connection is over.
+        let mut c = conn(role, config());
+        c.close(CloseCode::NORMAL, "", &mut [0u8; 64]).unwrap();
+        c.fail(CloseCode::INVALID_PAYLOAD).unwrap();
+        assert_eq!(c.state(), State::Closed);
+        assert!(flush(&mut c).is_empty());
+        // The peer's Close came, its echo is queued: the Close not yet written carries our code.
+        let mut c = conn(role, config());
+        let (events, _, _) = feed(
+            &mut c,
+            &frame(role, true, OpCode::Close, &close_body(1000, b"")),
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(c.state(), State::CloseReceived);
+        c.fail(CloseCode::MESSAGE_TOO_BIG).unwrap();
+        assert_eq!(c.state(), State::Failed);
+        assert_eq!(
+            one_frame(role, &flush(&mut c)),
+            (OpCode::Close, true, 1009u16.to_be_bytes().to_vec())
+        );
+        assert_eq!(c.state(), State::Closed);
+    }
+}
+
+#[test]
+fn failing_during_a_streamed_frame_waits_for_its_payload() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut out = [0u8; 64];
+        let n = c.send_header(DataKind::Binary, 4, true, &mut out).unwrap();
+        c.fail(CloseCode::POLICY_VIOLATION).unwrap();
+        assert_eq!(c.poll_transmit(&mut out[n..]), Ok(0));
+        c.send_payload(&mut [1, 2, 3, 4]).unwrap();
+        assert_eq!(
+            one_frame(role, &flush(&mut c)),
+            (OpCode::Close, true, 1008u16.to_be_bytes().to_vec())
+        );
     }
 }
 

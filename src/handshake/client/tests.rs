@@ -445,6 +445,7 @@ fn interim_responses_before_the_101_are_skipped() {
             frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: crate::Rsv::NONE,
         }))
     );
 }
@@ -1169,6 +1170,7 @@ fn frames_after_the_101_go_to_the_connection() {
             frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: crate::Rsv::NONE,
         }))
     );
     let r = conn.receive(&mut rest[text.len()..]);

@@ -1241,6 +1241,7 @@ fn bytes_after_the_head_are_not_part_of_it() {
             frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: crate::Rsv::NONE,
         }))
     );
 }
