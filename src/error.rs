@@ -277,8 +277,15 @@ pub enum HandshakeError {
     UnexpectedStatus(u16),
     /// The server's `Sec-WebSocket-Accept` is missing or does not match our key.
     AcceptMismatch,
-    /// The server accepted an extension we did not offer.
+    /// An extension agreed to that the client did not offer: on the client, named in the server's
+    /// response; on the server, named in [`Accept::extension`](crate::handshake::Accept::extension).
     ExtensionNotOffered,
+    /// The client refuses the extensions the server agreed to: one is named twice, its
+    /// parameters are not ones the client's extension layer can honour (the check given to
+    /// [`ClientHandshake::finish_with_extensions`](crate::handshake::ClientHandshake::finish_with_extensions)
+    /// says so), or the client offered extensions but finished with
+    /// [`ClientHandshake::finish`](crate::handshake::ClientHandshake::finish), which agrees to none.
+    ExtensionRefused,
     /// The output buffer is too small.
     BufferTooSmall(BufferTooSmall),
     /// The caller's randomness source failed while drawing the client key.
@@ -340,8 +347,9 @@ impl fmt::Display for HandshakeError {
             Self::ProtocolNotOffered => f.write_str("subprotocol was not offered"),
             Self::UnexpectedStatus(s) => write!(f, "server answered with status {s}, not 101"),
             Self::AcceptMismatch => f.write_str("Sec-WebSocket-Accept does not match the key"),
-            Self::ExtensionNotOffered => {
-                f.write_str("server accepted an extension that was not offered")
+            Self::ExtensionNotOffered => f.write_str("an extension agreed to was not offered"),
+            Self::ExtensionRefused => {
+                f.write_str("the extensions the server agreed to are refused")
             }
             Self::BufferTooSmall(e) => e.fmt(f),
             Self::Random(e) => e.fmt(f),

@@ -68,6 +68,18 @@
 //!   Pong slot cannot lend them (an owed Pong still goes out first), and the Close the connection
 //!   sends for its own protocol errors carries no reason either. [`close`](crate::Connection::close)
 //!   remains the way to send a reason.
+//! * **Extension negotiation is generic and typed, and the layer decides.** A client offers
+//!   with [`ClientRequest::extensions`](crate::handshake::ClientRequest::extensions) (each entry
+//!   one extension with parameters, checked against the grammar; the header stays reserved for
+//!   extra headers, so it is written once). The core enforces what RFC 6455 4.1 and 9.1 say of
+//!   the answer (only offered extensions, none twice: `ExtensionNotOffered`,
+//!   `ExtensionRefused`); what the parameters mean is the layer's, so
+//!   [`finish_with_extensions`](crate::handshake::ClientHandshake::finish_with_extensions) hands
+//!   the response to a closure that returns the RSV bits the agreed extensions own, or refuses.
+//!   Plain `finish` agrees to no extension. A server answers with
+//!   [`Accept::extension`](crate::handshake::Accept::extension)`(value, bits)`, refused unless
+//!   each extension named was offered, once. A closure and a value rather than an extension
+//!   trait: the core need not know a layer's types, and a no-alloc build pays nothing.
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any
