@@ -191,7 +191,7 @@ pub mod utf8;
 
 pub use config::{Config, HandshakeLimits};
 pub use connection::{Connection, Event, Outgoing, Received, Recv, Role, State};
-pub use error::{BufferTooSmall, EncodeError, HandshakeError, ProtocolError, SendError};
+pub use error::{BufferTooSmall, EncodeError, Error, HandshakeError, ProtocolError, SendError};
 pub use frame::{CloseCode, CloseFrame, DataKind, Rsv};
 #[cfg(feature = "getrandom")]
 pub use rand::OsRandom;

@@ -80,6 +80,14 @@
 //!   [`Accept::extension`](crate::handshake::Accept::extension)`(value, bits)`, refused unless
 //!   each extension named was offered, once. A closure and a value rather than an extension
 //!   trait: the core need not know a layer's types, and a no-alloc build pays nothing.
+//! * **One error type for drivers, and `io::Error` under `std`.** [`Error`](crate::Error) holds
+//!   any of the crate's errors unchanged (`#[non_exhaustive]`, `Copy`, no `String` or `Box`),
+//!   with `close_code()` and `http_status()` for the wire reaction. Each error type also converts
+//!   into `std::io::Error` directly (through `Error`, which it wraps), because `?` does not
+//!   chain two `From`s: a driver returning `io::Result`, as async runtimes do, needs no
+//!   `map_err` on any call. The kinds say who is at fault: `InvalidData` for the peer,
+//!   `InvalidInput` for local misuse, `BrokenPipe` for sending while closing,
+//!   `ConnectionRefused` for a refused upgrade, `Other` for failed randomness.
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any
