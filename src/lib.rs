@@ -139,7 +139,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
-//! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`]. Nothing else allocates. |
+//! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`], and output appended to a `Vec` ([`Connection::send_to_vec`], [`Connection::poll_transmit_to_vec`], [`connection::encode_to_vec`]). Nothing else allocates. |
 //! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
 //!
 //! Without default features the crate is `no_std` and allocation-free (it is built for

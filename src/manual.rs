@@ -88,6 +88,16 @@
 //!   `map_err` on any call. The kinds say who is at fault: `InvalidData` for the peer,
 //!   `InvalidInput` for local misuse, `BrokenPipe` for sending while closing,
 //!   `ConnectionRefused` for a refused upgrade, `Other` for failed randomness.
+//! * **Output into a `Vec` is a thin form of the slice encoders.** Under `alloc`,
+//!   [`send_to_vec`](crate::Connection::send_to_vec), `send_frame_to_vec`, `close_to_vec` and
+//!   [`poll_transmit_to_vec`](crate::Connection::poll_transmit_to_vec) (which drains everything
+//!   owed) append to a caller `Vec`, growing it by exactly what is needed, through one helper,
+//!   [`connection::encode_to_vec`](crate::connection::encode_to_vec), public for the encoders
+//!   without a `_to_vec` form (`send_frame_with`, say). It relies on the encoders being
+//!   transactional: called with an empty slice, an encoder reports the size it needs and
+//!   changes nothing; then it writes into that many bytes appended to the `Vec`. Without
+//!   `unsafe`, those bytes are zeroed before they are written (a `memset` of the frame); no
+//!   allocation happens when the capacity suffices (tested).
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any

@@ -1129,6 +1129,135 @@ impl<R: RandomSource> Connection<R> {
     }
 }
 
+/// The `_to_vec` forms: output appended to a caller `Vec`, grown as needed.
+#[cfg(feature = "alloc")]
+impl<R: RandomSource> Connection<R> {
+    /// [`send`](Self::send), appending the frame (behind an owed Pong) to `out`, which grows as
+    /// needed; returns the number of bytes appended. Nothing is allocated when `out` has the
+    /// capacity.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, Outgoing};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut out = Vec::new();
+    /// server.send_to_vec(Outgoing::Text("Hel"), &mut out)?;
+    /// server.send_to_vec(Outgoing::Binary(&[0xff]), &mut out)?;
+    /// assert_eq!(out, [0x81, 3, b'H', b'e', b'l', 0x82, 1, 0xff]);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), less [`SendError::BufferTooSmall`]; `out` is left as it was.
+    pub fn send_to_vec(
+        &mut self,
+        msg: Outgoing<'_>,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        encode_to_vec(out, |buf| self.send(msg, buf))
+    }
+
+    /// [`send_frame`](Self::send_frame), appending to `out` as [`send_to_vec`](Self::send_to_vec)
+    /// does.
+    ///
+    /// # Errors
+    /// As [`send_frame`](Self::send_frame), less [`SendError::BufferTooSmall`]; `out` is left as
+    /// it was.
+    pub fn send_frame_to_vec(
+        &mut self,
+        kind: DataKind,
+        payload: &[u8],
+        fin: bool,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        encode_to_vec(out, |buf| self.send_frame(kind, payload, fin, buf))
+    }
+
+    /// [`close`](Self::close), appending to `out` as [`send_to_vec`](Self::send_to_vec) does.
+    ///
+    /// # Errors
+    /// As [`close`](Self::close), less [`SendError::BufferTooSmall`]; `out` is left as it was.
+    pub fn close_to_vec(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        encode_to_vec(out, |buf| self.close(code, reason, buf))
+    }
+
+    /// Appends everything owed to the peer to `out` (the queued Pong, the Close reply or the
+    /// error's Close: what repeated [`poll_transmit`](Self::poll_transmit) calls would write),
+    /// growing it as needed, and returns the number of bytes appended (0 when nothing is owed).
+    ///
+    /// ```
+    /// use sockless::{CloseCode, Config, Connection, State};
+    /// let mut server = Connection::server(Config::default());
+    /// server.fail(CloseCode::POLICY_VIOLATION)?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(server.poll_transmit_to_vec(&mut out)?, 4);
+    /// assert_eq!(out, [0x88, 2, 0x03, 0xF0]);
+    /// assert_eq!(server.state(), State::Closed);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Random`] if a client's randomness source fails; the frames written before it
+    /// stay in `out` and out of the queue, the rest stays queued.
+    pub fn poll_transmit_to_vec(
+        &mut self,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        let mut total = 0;
+        loop {
+            match encode_to_vec(out, |buf| self.poll_transmit(buf))? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+}
+
+/// Appends what `encode` writes into a slice to `out`, growing `out` to exactly what is
+/// needed, and returns the number of bytes appended. This is how the `_to_vec` methods work;
+/// use it for the encoders that have no `_to_vec` form, for example
+/// [`Connection::send_frame_with`] or [`Connection::send_header`].
+///
+/// `encode` is called first with an empty slice, to learn the size from
+/// [`SendError::BufferTooSmall`], then with that many bytes appended (zeroed) to `out`. So it
+/// must be transactional, as every encoder of this crate is: a refusal for lack of room writes
+/// nothing and changes no state. Nothing is allocated when `out` has the capacity.
+///
+/// ```
+/// use sockless::connection::encode_to_vec;
+/// use sockless::{Config, Connection, DataKind, Rsv};
+/// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+/// let mut out = Vec::with_capacity(64);
+/// let n = encode_to_vec(&mut out, |buf| {
+///     server.send_frame_with(DataKind::Binary, b"zz", true, Rsv::RSV1, buf)
+/// })?;
+/// assert_eq!((n, &out[..]), (4, &[0xc2, 2, b'z', b'z'][..]));
+/// # Ok::<(), sockless::SendError>(())
+/// ```
+///
+/// # Errors
+/// What `encode` returns, other than [`SendError::BufferTooSmall`] on its first call; `out` is
+/// then left as it was.
+#[cfg(feature = "alloc")]
+pub fn encode_to_vec(
+    out: &mut alloc::vec::Vec<u8>,
+    mut encode: impl FnMut(&mut [u8]) -> Result<usize, SendError>,
+) -> Result<usize, SendError> {
+    let needed = match encode(&mut []) {
+        Err(SendError::BufferTooSmall(BufferTooSmall { needed })) => needed,
+        other => return other,
+    };
+    let start = out.len();
+    out.resize(start + needed, 0);
+    let r = encode(out.get_mut(start..).unwrap_or_default());
+    out.truncate(start + r.as_ref().map_or(0, |&n| n));
+    r
+}
+
 /// `key` moved on by `n` payload bytes: the key whose first byte masks the next byte. (Keeping the
 /// key rotated instead of a position beside it keeps `Connection` within 192 bytes.)
 #[inline]

@@ -2310,6 +2310,105 @@ fn failing_during_a_streamed_frame_waits_for_its_payload() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Output into a Vec
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "alloc")]
+#[test]
+fn to_vec_forms_append_the_same_bytes_as_the_slice_forms() {
+    for role in ROLES {
+        // The same masking keys on both sides: the same connection, cloned.
+        let mut a = conn(role, config());
+        let (events, _, _) = feed(&mut a, &frame(role, true, OpCode::Ping, b"ping"));
+        assert_eq!(events.len(), 1);
+        let mut b = a.clone();
+        let mut slices = Vec::new();
+        let mut buf = [0u8; 256];
+        let n = a.send(Outgoing::Text("hi"), &mut buf).unwrap();
+        slices.extend_from_slice(&buf[..n]);
+        let n = a
+            .send_frame(DataKind::Binary, &[1; 200], false, &mut buf)
+            .unwrap();
+        slices.extend_from_slice(&buf[..n]);
+        let n = a
+            .send_frame(DataKind::Binary, &[2; 3], true, &mut buf)
+            .unwrap();
+        slices.extend_from_slice(&buf[..n]);
+        let n = a.close(CloseCode::NORMAL, "bye", &mut buf).unwrap();
+        slices.extend_from_slice(&buf[..n]);
+
+        let mut v = b"kept".to_vec();
+        let mut total = b.send_to_vec(Outgoing::Text("hi"), &mut v).unwrap();
+        total += b
+            .send_frame_to_vec(DataKind::Binary, &[1; 200], false, &mut v)
+            .unwrap();
+        total += b
+            .send_frame_to_vec(DataKind::Binary, &[2; 3], true, &mut v)
+            .unwrap();
+        total += b.close_to_vec(CloseCode::NORMAL, "bye", &mut v).unwrap();
+        assert_eq!(&v[..4], b"kept");
+        assert_eq!(v[4..], slices[..], "{role:?}");
+        assert_eq!(total, slices.len());
+        assert_eq!(b.state(), a.state());
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn to_vec_forms_allocate_only_to_grow_and_leave_the_vec_alone_on_errors() {
+    let mut c = conn(Role::Client, config());
+    let mut v = Vec::with_capacity(64);
+    let at = v.as_ptr();
+    for _ in 0..3 {
+        c.send_to_vec(Outgoing::Binary(&[9; 10]), &mut v).unwrap();
+    }
+    assert_eq!((v.len(), v.capacity(), v.as_ptr()), (48, 64, at));
+    // Growing: a frame larger than the capacity left.
+    c.send_to_vec(Outgoing::Binary(&[9; 100]), &mut v).unwrap();
+    assert_eq!(v.len(), 48 + 2 + 4 + 100);
+    let before = v.clone();
+    assert_eq!(
+        c.send_to_vec(Outgoing::Ping(&[0; 126]), &mut v),
+        Err(SendError::ControlPayloadTooLong)
+    );
+    assert_eq!(
+        c.close_to_vec(CloseCode(1006), "", &mut v),
+        Err(SendError::InvalidCloseCode(1006))
+    );
+    c.close_to_vec(CloseCode::NORMAL, "", &mut v).unwrap();
+    let closed = v.clone();
+    assert_eq!(
+        c.send_frame_to_vec(DataKind::Text, b"x", true, &mut v),
+        Err(SendError::Closing)
+    );
+    assert_eq!(v, closed);
+    assert_eq!(v[..before.len()], before[..]);
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn poll_transmit_to_vec_drains_everything_owed() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut input = frame(role, true, OpCode::Ping, b"one");
+        input.extend(frame(role, true, OpCode::Close, &close_body(1000, b"")));
+        let mut expected = c.clone();
+        let (events, _, _) = feed(&mut c, &input);
+        assert_eq!(events.len(), 2);
+        let _ = feed(&mut expected, &input);
+        let slices = flush(&mut expected);
+        let mut v = Vec::new();
+        assert_eq!(c.poll_transmit_to_vec(&mut v), Ok(slices.len()));
+        assert_eq!(v, slices);
+        let frames: Vec<OpCode> = frames_from(role, &v).iter().map(|f| f.0.opcode).collect();
+        assert_eq!(frames, [OpCode::Pong, OpCode::Close]);
+        assert_eq!(c.state(), State::Closed);
+        assert_eq!(c.poll_transmit_to_vec(&mut v), Ok(0));
+        assert_eq!(v, slices);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Size
 // ---------------------------------------------------------------------------------------------
 
