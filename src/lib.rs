@@ -157,7 +157,7 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 // No panic path in library code: no indexing or slicing that can go out of bounds, no unwrap,
 // expect, panic, unreachable, todo or unimplemented (tests may). See `manual` for why
 // `clippy::arithmetic_side_effects` is not in this list.

@@ -98,6 +98,11 @@
 //!   changes nothing; then it writes into that many bytes appended to the `Vec`. Without
 //!   `unsafe`, those bytes are zeroed before they are written (a `memset` of the frame); no
 //!   allocation happens when the capacity suffices (tested).
+//! * **Nothing public that nothing public returns.** The list parser's `Tokens`, `Extensions`
+//!   and `ListError` are crate-private (the handshake hands out parsed
+//!   [`Extension`](crate::handshake::Extension)s; a malformed list is
+//!   `HandshakeError::InvalidHeaderList`), the scanners' `bytes_examined` counters exist in the
+//!   unit tests only, and `Connection::rng_mut` is gone; `unreachable_pub` is warned on.
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any

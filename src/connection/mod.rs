@@ -322,11 +322,6 @@ impl<R: RandomSource> Connection<R> {
         Rsv::from_bits(self.extension_bits).unwrap_or_default()
     }
 
-    /// The randomness source.
-    pub fn rng_mut(&mut self) -> &mut R {
-        &mut self.rng
-    }
-
     /// Whether [`poll_transmit`](Self::poll_transmit) has something to write now.
     pub fn wants_transmit(&self) -> bool {
         self.tx_remaining == 0 && (self.pong_len != NO_PONG || self.close_queued.is_some())
@@ -706,15 +701,15 @@ impl<R: RandomSource> Connection<R> {
         if self.tx_remaining != 0 {
             return Ok(0);
         }
+        // A queued Close carries a code only (or, for `NO_STATUS`, nothing).
+        let mut body = [0u8; 2];
+        let close = match self.close_queued {
+            Some(code) => Some(close_payload(code, "", &mut body)?),
+            None => None,
+        };
         let mut written = self.write_owed_pong(out)?;
         self.pong_len = NO_PONG;
-        if let Some(code) = self.close_queued {
-            let body = code.0.to_be_bytes();
-            let payload: &[u8] = if code == CloseCode::NO_STATUS {
-                &[]
-            } else {
-                &body
-            };
+        if let Some(payload) = close {
             let dest = out.get_mut(written..).unwrap_or_default();
             match self.write_frame(OpCode::Close, true, 0, payload, dest) {
                 Ok(n) => written += n,
@@ -984,24 +979,11 @@ impl<R: RandomSource> Connection<R> {
         if self.tx_remaining != 0 {
             return Err(SendError::FrameInProgress);
         }
-        let mut body = [0u8; 125];
-        let payload: &[u8] = if code == CloseCode::NO_STATUS {
-            if !reason.is_empty() {
-                return Err(SendError::ReasonWithoutCode);
-            }
-            &[]
-        } else if !code.is_sendable() {
+        if code != CloseCode::NO_STATUS && !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.0));
-        } else {
-            let [hi, lo] = code.0.to_be_bytes();
-            let (head, rest) = body.split_at_mut(2);
-            head.copy_from_slice(&[hi, lo]);
-            let Some(dest) = rest.get_mut(..reason.len()) else {
-                return Err(SendError::ControlPayloadTooLong);
-            };
-            dest.copy_from_slice(reason.as_bytes());
-            body.get(..2 + reason.len()).unwrap_or_default()
-        };
+        }
+        let mut body = [0u8; 125];
+        let payload = close_payload(code, reason, &mut body)?;
         let n = self.write_after_pong(OpCode::Close, true, 0, payload, out)?;
         self.state = if self.state == State::CloseReceived {
             State::Closed
@@ -1265,6 +1247,35 @@ fn advance_key(key: [u8; 4], n: usize) -> [u8; 4] {
     u32::from_le_bytes(key)
         .rotate_right(8 * (n % 4) as u32)
         .to_le_bytes()
+}
+
+/// The payload of a Close frame with `code` and `reason`, encoded into `buf` (RFC 6455 5.5.1):
+/// the code in network order, then the reason; nothing at all for [`CloseCode::NO_STATUS`].
+///
+/// # Errors
+/// [`SendError::ReasonWithoutCode`] for a reason with `NO_STATUS`;
+/// [`SendError::ControlPayloadTooLong`] if the payload does not fit in `buf` (125 bytes: the
+/// most a control frame carries).
+fn close_payload<'b>(
+    code: CloseCode,
+    reason: &str,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], SendError> {
+    if code == CloseCode::NO_STATUS {
+        return if reason.is_empty() {
+            Ok(&[])
+        } else {
+            Err(SendError::ReasonWithoutCode)
+        };
+    }
+    let len = 2 + reason.len();
+    let Some(payload) = buf.get_mut(..len) else {
+        return Err(SendError::ControlPayloadTooLong);
+    };
+    let (head, rest) = payload.split_at_mut(2);
+    head.copy_from_slice(&code.0.to_be_bytes());
+    rest.copy_from_slice(reason.as_bytes());
+    Ok(payload)
 }
 
 fn need_input<'a>(consumed: usize) -> Received<'a> {

@@ -257,8 +257,9 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     }
 
     /// How many response bytes the head scanner has examined: each byte once, however the
-    /// response is fed (a diagnostic for the linear-work guarantee).
-    pub fn bytes_examined(&self) -> usize {
+    /// response is fed (the tests check the linear-work guarantee with it).
+    #[cfg(test)]
+    pub(crate) fn bytes_examined(&self) -> usize {
         self.scanner.examined()
     }
 

@@ -341,6 +341,17 @@ fn accept_refuses_an_extension_answer_it_cannot_give() {
 }
 
 #[test]
+fn a_request_fed_byte_by_byte_is_scanned_once() {
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let mut hs = ServerHandshake::new(Config::default());
+    for end in 1..=head.len() {
+        let mut headers = [EMPTY_HEADER; 8];
+        assert!(hs.parse(&head[..end], &mut headers).is_ok());
+    }
+    assert_eq!(hs.bytes_examined(), head.len()); // not head.len()² / 2
+}
+
+#[test]
 fn accept_can_be_called_again_on_the_same_request() {
     let mut hs = ServerHandshake::new(Config::default());
     let mut headers = [EMPTY_HEADER; 16];
