@@ -35,7 +35,7 @@ pub enum Role {
 ///        +------------------------> CloseReceived -------------------+
 ///        |     (echo queued when Config::auto_close)                  |
 ///        |                                                            |
-///        +-- protocol error --> Failed --- error Close flushed -------+
+///        +-- protocol error, fail() --> Failed -- its Close flushed --+
 /// ```
 ///
 /// In `Closed` the server closes the transport at once; a client waits a while (its own timeout) for
@@ -52,8 +52,8 @@ pub enum State {
     /// [`Connection::poll_transmit`] when [`Config::auto_close`] is on, or up to the caller).
     /// Nothing more is received.
     CloseReceived,
-    /// A protocol error was found; its Close frame waits in [`Connection::poll_transmit`]. Nothing
-    /// more is received.
+    /// A protocol error was found, or a layer called [`Connection::fail`]; the Close frame waits
+    /// in [`Connection::poll_transmit`]. Nothing more is received.
     Failed,
     /// The closing handshake is over (or the connection failed and its Close was flushed): flush
     /// [`Connection::poll_transmit`] (a Pong owed for a Ping that came before the peer's Close may
@@ -176,6 +176,9 @@ const NO_PONG: u8 = u8::MAX;
 ///   [`send_header`](Self::send_header) + [`send_payload`](Self::send_payload) and
 ///   [`close`](Self::close) encode into your buffer at once (behind a Pong still owed, see
 ///   below); write the bytes in the order produced.
+/// * **Failing from above.** A layer over the connection (an extension, an assembler, the
+///   application) that finds a message unacceptable calls [`fail`](Self::fail) with its close
+///   code, then flushes `poll_transmit` as after a protocol error.
 /// * **Ending.** When [`state`](Self::state) is [`State::Closed`], close the transport (a client
 ///   should first wait a little for the server to close it).
 ///
@@ -199,7 +202,8 @@ const NO_PONG: u8 = u8::MAX;
 /// # Size
 ///
 /// `size_of::<Connection>()` is 192 bytes on 64-bit targets (asserted by a test), 125 of them
-/// for the one queued Pong payload. With the smallest buffers that work (139 bytes to receive
+/// for the one queued Pong payload and one for the RSV bits negotiated extensions own (their
+/// state lives in their layers). With the smallest buffers that work (139 bytes to receive
 /// into, 131 to write one control frame), a whole connection fits in 462 bytes.
 #[derive(Clone, Debug)]
 pub struct Connection<R = NoRandom> {
