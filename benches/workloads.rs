@@ -712,6 +712,7 @@ fn w5a_verify(payloads: &[[u8; SMALL_LEN]], out: &mut [u8]) {
                 payload,
                 frame_done: true,
                 message_done: true,
+                ..
             })) => assert_eq!(payload, &payloads[i % PAYLOAD_TABLE], "W5a frame {i}"),
             other => unexpected("W5a decode", &other),
         }

@@ -38,6 +38,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a single write may block.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// For the setup and the messages shown to the user. The socket and connection code returns
+/// `io::Result`: every sockless error converts into `io::Error` (`InvalidData` for what the
+/// server got wrong), so `?` takes sockless calls and socket calls alike, without `map_err`.
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
@@ -74,7 +77,7 @@ struct Shared {
 
 impl Shared {
     /// Writes everything the connection owes the server: automatic Pongs and the Close reply.
-    fn flush_owed(&mut self) -> Result<()> {
+    fn flush_owed(&mut self) -> io::Result<()> {
         let mut buf = [0u8; 512];
         loop {
             let n = self.conn.poll_transmit(&mut buf)?;
@@ -87,7 +90,7 @@ impl Shared {
 
     /// Sends one line as a text message. The line is ours to change, so it needs no copy: encode
     /// the header, mask the payload in place, and write both with one vectored write.
-    fn send_line(&mut self, line: &mut [u8]) -> Result<()> {
+    fn send_line(&mut self, line: &mut [u8]) -> io::Result<()> {
         // Room for a Pong still owed, which goes out in front of the header.
         let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
         let n = self
@@ -97,15 +100,13 @@ impl Shared {
         write_all_vectored(
             &mut self.writer,
             &mut [IoSlice::new(&header[..n]), IoSlice::new(line)],
-        )?;
-        Ok(())
+        )
     }
 
-    fn close(&mut self) -> Result<()> {
+    fn close(&mut self) -> io::Result<()> {
         let mut buf = [0u8; 256];
         let n = self.conn.close(CloseCode::NORMAL, "", &mut buf)?;
-        self.writer.write_all(&buf[..n])?;
-        Ok(())
+        self.writer.write_all(&buf[..n])
     }
 }
 

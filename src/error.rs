@@ -10,6 +10,8 @@
 //! * [`BufferTooSmall`]: an output buffer was too small; carries the size needed.
 //! * [`EncodeError`]: the stateless frame codec refused to write a header
 //!   ([`FrameHeader::encode`](crate::frame::FrameHeader::encode)).
+//! * [`Error`]: any of the above (and [`RandomError`]), for a driver that wants one error type:
+//!   each converts into it with `?`, and under `std` into [`std::io::Error`] too.
 
 use core::fmt;
 
@@ -64,7 +66,9 @@ impl fmt::Display for EncodeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A reserved bit (RSV1-3) was set without a negotiated extension claiming it. Close code 1002.
+    /// A reserved bit (RSV1-3) was set that no negotiated extension gives a meaning there: a bit
+    /// no extension owns, or an owned bit on a continuation or a control frame (extensions own
+    /// bits on the first frame of a data message only). Close code 1002.
     ReservedBits,
     /// The opcode is one of the reserved values 3-7 or 11-15. Close code 1002.
     UnknownOpcode(u8),
@@ -111,7 +115,9 @@ impl ProtocolError {
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ReservedBits => f.write_str("reserved bits set without a negotiated extension"),
+            Self::ReservedBits => {
+                f.write_str("reserved bits set where no negotiated extension defines them")
+            }
             Self::UnknownOpcode(op) => write!(f, "unknown opcode {op:#x}"),
             Self::FragmentedControlFrame => f.write_str("fragmented control frame"),
             Self::ControlFrameTooLong => f.write_str("control frame payload over 125 bytes"),
@@ -163,6 +169,10 @@ pub enum SendError {
     /// 2^63 or more, which no frame may declare (RFC 6455 5.2: the most significant bit of the
     /// 64-bit length MUST be 0).
     LengthOverflow,
+    /// RSV bits that no negotiated extension owns, or owned bits on a frame that cannot carry
+    /// them (a continuation: they go on the first frame of a message only). See
+    /// [`Connection::with_extension_bits`](crate::Connection::with_extension_bits).
+    ReservedBits,
     /// The caller's randomness source failed while drawing a masking key.
     Random(RandomError),
 }
@@ -200,6 +210,9 @@ impl fmt::Display for SendError {
             Self::FrameInProgress => f.write_str("a streamed frame still expects payload"),
             Self::PayloadOverrun => f.write_str("more payload than the frame header declared"),
             Self::LengthOverflow => f.write_str("payload length of 2^63 or more"),
+            Self::ReservedBits => {
+                f.write_str("RSV bits not owned by a negotiated extension, or on a continuation")
+            }
             Self::Random(e) => e.fmt(f),
         }
     }
@@ -266,8 +279,15 @@ pub enum HandshakeError {
     UnexpectedStatus(u16),
     /// The server's `Sec-WebSocket-Accept` is missing or does not match our key.
     AcceptMismatch,
-    /// The server accepted an extension we did not offer.
+    /// An extension agreed to that the client did not offer: on the client, named in the server's
+    /// response; on the server, named in [`Accept::extension`](crate::handshake::Accept::extension).
     ExtensionNotOffered,
+    /// The client refuses the extensions the server agreed to: one is named twice, its
+    /// parameters are not ones the client's extension layer can honour (the check given to
+    /// [`ClientHandshake::finish_with_extensions`](crate::handshake::ClientHandshake::finish_with_extensions)
+    /// says so), or the client offered extensions but finished with
+    /// [`ClientHandshake::finish`](crate::handshake::ClientHandshake::finish), which agrees to none.
+    ExtensionRefused,
     /// The output buffer is too small.
     BufferTooSmall(BufferTooSmall),
     /// The caller's randomness source failed while drawing the client key.
@@ -329,8 +349,9 @@ impl fmt::Display for HandshakeError {
             Self::ProtocolNotOffered => f.write_str("subprotocol was not offered"),
             Self::UnexpectedStatus(s) => write!(f, "server answered with status {s}, not 101"),
             Self::AcceptMismatch => f.write_str("Sec-WebSocket-Accept does not match the key"),
-            Self::ExtensionNotOffered => {
-                f.write_str("server accepted an extension that was not offered")
+            Self::ExtensionNotOffered => f.write_str("an extension agreed to was not offered"),
+            Self::ExtensionRefused => {
+                f.write_str("the extensions the server agreed to are refused")
             }
             Self::BufferTooSmall(e) => e.fmt(f),
             Self::Random(e) => e.fmt(f),
@@ -343,3 +364,233 @@ impl core::error::Error for EncodeError {}
 impl core::error::Error for ProtocolError {}
 impl core::error::Error for SendError {}
 impl core::error::Error for HandshakeError {}
+
+/// Any error of this crate, for a driver that wants one type: [`ProtocolError`],
+/// [`HandshakeError`], [`SendError`], [`BufferTooSmall`], [`RandomError`] and [`EncodeError`]
+/// each convert into it (`?` does it), unchanged inside, so the close code or HTTP status is
+/// still there. Small and `Copy`, like the errors it holds.
+///
+/// Under `std`, it and each of those errors convert into [`std::io::Error`] too, so a driver
+/// whose functions return `io::Result` uses `?` on sockless calls and on socket calls alike:
+/// [`io::ErrorKind::InvalidData`](std::io::ErrorKind::InvalidData) for what the peer sent wrong
+/// (a protocol error, a bad handshake), `ConnectionRefused` for a handshake answered with a
+/// status other than 101, `BrokenPipe` for sending on a closing connection, `InvalidInput` for
+/// local misuse (a too-small buffer, a header that cannot be written), and `Other` for a failed
+/// randomness source. The `io::Error` wraps the [`Error`], so
+/// `e.get_ref().and_then(|e| e.downcast_ref::<sockless::Error>())` recovers it.
+///
+/// ```
+/// use sockless::{CloseCode, Config, Connection, Error, HandshakeError, ProtocolError};
+///
+/// fn close_code_of(e: impl Into<Error>) -> Option<CloseCode> {
+///     e.into().close_code()
+/// }
+/// assert_eq!(close_code_of(ProtocolError::InvalidUtf8), Some(CloseCode::INVALID_PAYLOAD));
+/// assert_eq!(Error::from(HandshakeError::UnsupportedVersion).http_status(), Some(426));
+///
+/// // One `?` for every sockless call.
+/// fn hello(out: &mut [u8]) -> Result<usize, Error> {
+///     let mut conn = Connection::server(Config::default());
+///     let n = conn.send(sockless::Outgoing::Text("hello"), out)?;
+///     Ok(n + conn.poll_transmit(&mut out[n..])?)
+/// }
+/// assert_eq!(hello(&mut [0u8; 16]), Ok(7));
+/// assert!(matches!(hello(&mut [0u8; 4]), Err(Error::Send(_))));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer broke RFC 6455 after the handshake (its Close is queued).
+    Protocol(ProtocolError),
+    /// The opening handshake failed.
+    Handshake(HandshakeError),
+    /// An encode or send was refused.
+    Send(SendError),
+    /// An output buffer was too small.
+    BufferTooSmall(BufferTooSmall),
+    /// The caller's randomness source failed.
+    Random(RandomError),
+    /// The frame codec refused to write a header.
+    Encode(EncodeError),
+}
+
+impl Error {
+    /// The close code that went (or goes) on the wire for a [`ProtocolError`]; `None` for the
+    /// others.
+    pub const fn close_code(self) -> Option<CloseCode> {
+        match self {
+            Self::Protocol(e) => Some(e.close_code()),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a server answers a [`HandshakeError`] with
+    /// ([`HandshakeError::status`]); `None` for the others.
+    pub const fn http_status(self) -> Option<u16> {
+        match self {
+            Self::Handshake(e) => Some(e.status()),
+            _ => None,
+        }
+    }
+
+    /// The [`std::io::ErrorKind`] a driver reports this error as (see [`Error`]).
+    #[cfg(feature = "std")]
+    fn io_kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind;
+        match self {
+            Self::Protocol(_) => ErrorKind::InvalidData,
+            Self::Handshake(HandshakeError::UnexpectedStatus(_)) => ErrorKind::ConnectionRefused,
+            Self::Handshake(HandshakeError::InvalidHeader | HandshakeError::BufferTooSmall(_)) => {
+                ErrorKind::InvalidInput
+            }
+            Self::Handshake(HandshakeError::Random(_))
+            | Self::Send(SendError::Random(_))
+            | Self::Random(_) => ErrorKind::Other,
+            Self::Handshake(_) => ErrorKind::InvalidData,
+            Self::Send(SendError::Closing) => ErrorKind::BrokenPipe,
+            Self::Send(_) | Self::BufferTooSmall(_) | Self::Encode(_) => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Protocol(e) => e.fmt(f),
+            Self::Handshake(e) => e.fmt(f),
+            Self::Send(e) => e.fmt(f),
+            Self::BufferTooSmall(e) => e.fmt(f),
+            Self::Random(e) => e.fmt(f),
+            Self::Encode(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(match self {
+            Self::Protocol(e) => e,
+            Self::Handshake(e) => e,
+            Self::Send(e) => e,
+            Self::BufferTooSmall(e) => e,
+            Self::Random(e) => e,
+            Self::Encode(e) => e,
+        })
+    }
+}
+
+/// `From<$ty> for Error` (as `Error::$variant`) and, under `std`, `From<$ty> for io::Error`.
+macro_rules! into_error {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Self::$variant(e)
+            }
+        }
+
+        #[cfg(feature = "std")]
+        impl From<$ty> for std::io::Error {
+            fn from(e: $ty) -> Self {
+                Error::from(e).into()
+            }
+        }
+    )*};
+}
+
+into_error!(
+    Protocol(ProtocolError),
+    Handshake(HandshakeError),
+    Send(SendError),
+    BufferTooSmall(BufferTooSmall),
+    Random(RandomError),
+    Encode(EncodeError),
+);
+
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        std::io::Error::new(e.io_kind(), e)
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+    use std::string::ToString;
+
+    #[test]
+    fn every_error_converts_with_its_code_or_status_and_io_kind() {
+        let cases: [(Error, Option<u16>, Option<u16>, ErrorKind); 11] = [
+            (
+                ProtocolError::InvalidUtf8.into(),
+                Some(1007),
+                None,
+                ErrorKind::InvalidData,
+            ),
+            (
+                ProtocolError::MessageTooLong.into(),
+                Some(1009),
+                None,
+                ErrorKind::InvalidData,
+            ),
+            (
+                HandshakeError::HeadTooLarge.into(),
+                None,
+                Some(431),
+                ErrorKind::InvalidData,
+            ),
+            (
+                HandshakeError::UnexpectedStatus(403).into(),
+                None,
+                Some(400),
+                ErrorKind::ConnectionRefused,
+            ),
+            (
+                HandshakeError::InvalidHeader.into(),
+                None,
+                Some(400),
+                ErrorKind::InvalidInput,
+            ),
+            (
+                HandshakeError::Random(RandomError).into(),
+                None,
+                Some(500),
+                ErrorKind::Other,
+            ),
+            (SendError::Closing.into(), None, None, ErrorKind::BrokenPipe),
+            (
+                SendError::Random(RandomError).into(),
+                None,
+                None,
+                ErrorKind::Other,
+            ),
+            (
+                BufferTooSmall { needed: 9 }.into(),
+                None,
+                None,
+                ErrorKind::InvalidInput,
+            ),
+            (RandomError.into(), None, None, ErrorKind::Other),
+            (
+                EncodeError::LengthOverflow.into(),
+                None,
+                None,
+                ErrorKind::InvalidInput,
+            ),
+        ];
+        for (e, code, status, kind) in cases {
+            assert_eq!(e.close_code().map(|c| c.0), code, "{e:?}");
+            assert_eq!(e.http_status(), status, "{e:?}");
+            let io = std::io::Error::from(e);
+            assert_eq!(io.kind(), kind, "{e:?}");
+            assert_eq!(io.to_string(), e.to_string());
+            let inner = io.get_ref().and_then(|i| i.downcast_ref::<Error>());
+            assert_eq!(inner, Some(&e));
+            assert!(core::error::Error::source(&e).is_some());
+        }
+        // The specific errors convert into io::Error directly, the same way.
+        let io: std::io::Error = ProtocolError::ReservedBits.into();
+        assert_eq!(io.kind(), ErrorKind::InvalidData);
+    }
+}

@@ -104,12 +104,42 @@
 //! [`State::Closed`] a client waits a short while for the server to close TCP before closing it
 //! itself. `examples/echo_server.rs` and `examples/echo_client.rs` are complete drivers.
 //!
+//! ## Extensions
+//!
+//! The core implements no extension, but carries one: a layer (permessage-deflate, say) plugs
+//! in at these points, all in the core, with no feature needed. Offer, parse the response,
+//! check, and the connection is made with the RSV bits the agreed extensions own:
+//!
+//! 1. **Offer** (client): [`ClientRequest::extensions`](handshake::ClientRequest::extensions),
+//!    one entry per offer in preference order, for example
+//!    `&["permessage-deflate; client_max_window_bits", "permessage-deflate"]`.
+//! 2. **Answer** (server): read the offers from
+//!    [`Request::extensions`](handshake::Request::extensions), and accept with
+//!    [`Accept::extension`](handshake::Accept::extension)`(value, Rsv::RSV1)`: the `101`
+//!    carries `value`, and the connection `accept` makes owns RSV1.
+//! 3. **Check** (client):
+//!    [`ClientHandshake::finish_with_extensions`](handshake::ClientHandshake::finish_with_extensions)
+//!    refuses an answer that names an extension not offered, or one twice; then the layer's
+//!    check reads the agreed parameters from [`Response::extensions`](handshake::Response::extensions)
+//!    and returns the bits they own (or refuses), and the connection owns those.
+//! 4. **Receive**: every piece of a message carries its first frame's bits
+//!    ([`Event::Data`]'s `rsv`); owned bits are accepted on a message's first frame only. A text
+//!    message with such bits is *not* checked as UTF-8 by the core: the layer validates what it
+//!    decodes.
+//! 5. **Send**: [`Connection::send_frame_with`] and [`Connection::send_header_with`] set the
+//!    bits on a message's first frame.
+//! 6. **Fail**: [`Connection::fail`] with the layer's close code (1007 bad data, 1009 too big,
+//!    1010 a missing extension, 1008 policy) fails the connection like a protocol error does.
+//!
+//! [`Connection::with_extension_bits`] sets the bits for a connection whose handshake was done
+//! elsewhere. No extension state lives in the [`Connection`]; it stays at 192 bytes.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
-//! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`]. Nothing else allocates. |
+//! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`], and output appended to a `Vec` ([`Connection::send_to_vec`], [`Connection::poll_transmit_to_vec`], [`connection::encode_to_vec`]). Nothing else allocates. |
 //! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
 //! | `deflate` | no | [`deflate`]: permessage-deflate (RFC 7692) negotiation, compressor and bounded inflater, on `miniz_oxide`. Implies `alloc`. |
 //!
@@ -128,7 +158,7 @@
 
 #![no_std]
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 // No panic path in library code: no indexing or slicing that can go out of bounds, no unwrap,
 // expect, panic, unreachable, todo or unimplemented (tests may). See `manual` for why
 // `clippy::arithmetic_side_effects` is not in this list.
@@ -167,8 +197,8 @@ pub mod utf8;
 
 pub use config::{Config, HandshakeLimits};
 pub use connection::{Connection, Event, Outgoing, Received, Recv, Role, State};
-pub use error::{BufferTooSmall, EncodeError, HandshakeError, ProtocolError, SendError};
-pub use frame::{CloseCode, CloseFrame, DataKind};
+pub use error::{BufferTooSmall, EncodeError, Error, HandshakeError, ProtocolError, SendError};
+pub use frame::{CloseCode, CloseFrame, DataKind, Rsv};
 #[cfg(feature = "getrandom")]
 pub use rand::OsRandom;
 pub use rand::{NoRandom, RandomError, RandomSource};

@@ -33,6 +33,77 @@
 //! * **Events borrow the input, not the connection.** `receive<'a>(&mut self, input: &'a mut [u8])
 //!   -> Received<'a>`: a driver can send (for example echo the payload) while it still holds the
 //!   event.
+//! * **Data payloads are handed back mutable.** [`Event::Data`](crate::Event::Data)'s `payload` is
+//!   `&'a mut [u8]`, a slice of the input already unmasked in place, so a driver can forward or
+//!   echo it in place ([`send_header`](crate::Connection::send_header) +
+//!   [`send_payload`](crate::Connection::send_payload), which masks it in place for a client)
+//!   without a copy, and a layer can transform it in place. The price: `Event`, `Recv` and
+//!   `Received` are no longer `Copy` or `Clone` (a mutable borrow cannot be duplicated); they
+//!   stay `Debug`, `PartialEq` and `Eq`.
+//! * **A data piece says how much of its frame is still to come.** `frame_remaining` is the
+//!   number of payload bytes of the current frame after this piece (`frame_done` is
+//!   `frame_remaining == 0`), so a layer can reserve once per frame, or know that a piece which
+//!   starts a frame and has nothing remaining holds that whole frame. The frame's total length
+//!   is not reported: it would take 8 more bytes of connection state, past the 192-byte bound,
+//!   and the first piece's `payload.len() + frame_remaining` gives it to a layer that tracks
+//!   frame starts.
+//! * **Extensions own RSV bits; the connection only checks where they go.** A connection holds
+//!   one byte, the set of RSV bits ([`Rsv`](crate::Rsv)) that the extensions agreed in the
+//!   handshake own, set by [`Connection::with_extension_bits`](crate::Connection::with_extension_bits)
+//!   (the handshakes call it). Owned bits are accepted on the first frame of a data message only,
+//!   which is what a per-message extension (RFC 7692 6) asks; on a continuation or a control
+//!   frame, or unowned, a bit fails with 1002 as before. They are reported as `rsv` on every
+//!   piece of the message, and the send side sets them on a message's first frame through
+//!   [`send_frame_with`](crate::Connection::send_frame_with) and
+//!   [`send_header_with`](crate::Connection::send_header_with) (the `send`, `send_frame` and
+//!   `send_header` signatures are unchanged). A text message whose first frame has such a bit is
+//!   not validated as UTF-8 by the connection: its payload is the extension's encoding, and the
+//!   layer validates what it decodes. A bit field rather than a `compressed: bool`, so that the
+//!   hook is not deflate's alone; for deflate, `rsv.contains(Rsv::RSV1)` is "compressed". No
+//!   extension state lives in the connection: its size stays 192 bytes.
+//! * **A layer fails the connection with its own code, and no reason.**
+//!   [`Connection::fail`](crate::Connection::fail) takes a close code (1007 for bad compressed
+//!   data or inflated text, 1008 policy, 1009 an assembler's limit, 1010 a missing extension)
+//!   and does what a protocol error does: `Failed`, the Close queued for `poll_transmit`, then
+//!   `Closed`. It stores the code only: a reason would need up to 123 more bytes, the 125-byte
+//!   Pong slot cannot lend them (an owed Pong still goes out first), and the Close the connection
+//!   sends for its own protocol errors carries no reason either. [`close`](crate::Connection::close)
+//!   remains the way to send a reason.
+//! * **Extension negotiation is generic and typed, and the layer decides.** A client offers
+//!   with [`ClientRequest::extensions`](crate::handshake::ClientRequest::extensions) (each entry
+//!   one extension with parameters, checked against the grammar; the header stays reserved for
+//!   extra headers, so it is written once). The core enforces what RFC 6455 4.1 and 9.1 say of
+//!   the answer (only offered extensions, none twice: `ExtensionNotOffered`,
+//!   `ExtensionRefused`); what the parameters mean is the layer's, so
+//!   [`finish_with_extensions`](crate::handshake::ClientHandshake::finish_with_extensions) hands
+//!   the response to a closure that returns the RSV bits the agreed extensions own, or refuses.
+//!   Plain `finish` agrees to no extension. A server answers with
+//!   [`Accept::extension`](crate::handshake::Accept::extension)`(value, bits)`, refused unless
+//!   each extension named was offered, once. A closure and a value rather than an extension
+//!   trait: the core need not know a layer's types, and a no-alloc build pays nothing.
+//! * **One error type for drivers, and `io::Error` under `std`.** [`Error`](crate::Error) holds
+//!   any of the crate's errors unchanged (`#[non_exhaustive]`, `Copy`, no `String` or `Box`),
+//!   with `close_code()` and `http_status()` for the wire reaction. Each error type also converts
+//!   into `std::io::Error` directly (through `Error`, which it wraps), because `?` does not
+//!   chain two `From`s: a driver returning `io::Result`, as async runtimes do, needs no
+//!   `map_err` on any call. The kinds say who is at fault: `InvalidData` for the peer,
+//!   `InvalidInput` for local misuse, `BrokenPipe` for sending while closing,
+//!   `ConnectionRefused` for a refused upgrade, `Other` for failed randomness.
+//! * **Output into a `Vec` is a thin form of the slice encoders.** Under `alloc`,
+//!   [`send_to_vec`](crate::Connection::send_to_vec), `send_frame_to_vec`, `close_to_vec` and
+//!   [`poll_transmit_to_vec`](crate::Connection::poll_transmit_to_vec) (which drains everything
+//!   owed) append to a caller `Vec`, growing it by exactly what is needed, through one helper,
+//!   [`connection::encode_to_vec`](crate::connection::encode_to_vec), public for the encoders
+//!   without a `_to_vec` form (`send_frame_with`, say). It relies on the encoders being
+//!   transactional: called with an empty slice, an encoder reports the size it needs and
+//!   changes nothing; then it writes into that many bytes appended to the `Vec`. Without
+//!   `unsafe`, those bytes are zeroed before they are written (a `memset` of the frame); no
+//!   allocation happens when the capacity suffices (tested).
+//! * **Nothing public that nothing public returns.** The list parser's `Tokens`, `Extensions`
+//!   and `ListError` are crate-private (the handshake hands out parsed
+//!   [`Extension`](crate::handshake::Extension)s; a malformed list is
+//!   `HandshakeError::InvalidHeaderList`), the scanners' `bytes_examined` counters exist in the
+//!   unit tests only, and `Connection::rng_mut` is gone; `unreachable_pub` is warned on.
 //! * **Headers and control frames are taken whole.** A frame header (up to 14 bytes) and a control
 //!   frame (up to 139 bytes) are consumed only when complete, so the connection keeps no header
 //!   buffer and no control-payload buffer for input; a 139-byte receive buffer is enough for any

@@ -119,7 +119,7 @@ impl<const N: usize> MessageBuffer for arrayvec::ArrayVec<u8, N> {
 }
 
 /// What [`Assembler::receive`] got from the connection, other than an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Incoming<'a> {
     /// A whole message: borrowed from the input if it arrived in one piece, else from the
     /// assembler's buffer.
@@ -127,7 +127,10 @@ pub enum Incoming<'a> {
     /// A piece of a message was stored and the message is not complete: call again with the rest
     /// of the input.
     Pending,
-    /// An event other than data (a Ping, Pong or Close), as [`Connection::receive`] reported it.
+    /// An event other than data (a Ping, Pong or Close), as [`Connection::receive`] reported it;
+    /// or a data piece whose message carries reserved bits of a negotiated extension (for example
+    /// a compressed message), handed back untouched for the extension's layer, since its payload
+    /// is not the message's bytes (and text in it was not validated by the connection).
     Event(Event<'a>),
     /// As [`Recv::NeedInput`]: read more, keeping the unconsumed bytes in front.
     NeedInput,
@@ -140,7 +143,7 @@ pub enum Incoming<'a> {
 /// The outcome of [`Assembler::receive`]: how many input bytes the connection used, and what
 /// happened.
 #[must_use = "the consumed count must be applied to the input"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Assembled<'a> {
     /// The number of input bytes used; advance the input by it, also on `Err`.
     pub consumed: usize,
@@ -196,12 +199,15 @@ impl<B: MessageBuffer> Assembler<B> {
     ) -> Assembled<'a> {
         let crate::Received { consumed, result } = conn.receive(input);
         let result = match result {
+            // A message with extension bits is not plain data: its text was not validated by the
+            // connection, so it must never reach the unchecked path.
             Ok(Recv::Event(Event::Data {
                 kind,
                 payload,
                 message_done,
+                rsv,
                 ..
-            })) => self
+            })) if rsv.is_empty() => self
                 .take(kind, payload, message_done, Origin::Validated)
                 .map(|m| m.map_or(Incoming::Pending, Incoming::Message)),
             Ok(Recv::Event(event)) => Ok(Incoming::Event(event)),
@@ -470,6 +476,42 @@ mod tests {
         f.try_extend_from_slice(&[0; 4]).unwrap();
         f.try_extend_from_slice(payload).unwrap();
         f
+    }
+
+    /// A message whose first frame carries an owned extension bit (a compressed message) is not
+    /// the message's bytes and its text was not validated: the assembler hands it back untouched
+    /// and never takes it for a validated `&str`, even when the bytes are not UTF-8.
+    #[test]
+    fn data_with_extension_bits_is_handed_back_untouched() {
+        let mut conn = Connection::server(Config::default()).with_extension_bits(crate::Rsv::RSV1);
+        let mut a: Assembler<ArrayVec<u8, 64>> = Assembler::new(ArrayVec::new());
+        let mut input = frame(0x1, true, b"\xf2\x48\xcd\xc9\xc9\x07\x00");
+        input[0] |= 0x40; // RSV1
+        let len = input.len();
+        let r = a.receive(&mut conn, &mut input);
+        assert_eq!(r.consumed, len);
+        match r.result {
+            Ok(Incoming::Event(Event::Data {
+                kind,
+                payload,
+                rsv,
+                message_done,
+                ..
+            })) => {
+                assert_eq!(kind, DataKind::Text);
+                assert_eq!(rsv, crate::Rsv::RSV1);
+                assert!(message_done);
+                assert_eq!(payload, b"\xf2\x48\xcd\xc9\xc9\x07\x00");
+            }
+            other => panic!("expected the data piece back, got {other:?}"),
+        }
+        assert!(!a.is_in_progress());
+        // The next plain message is assembled as usual.
+        let mut plain = frame(0x1, true, b"ok");
+        match a.receive(&mut conn, &mut plain).result {
+            Ok(Incoming::Message(Message::Text(t))) => assert_eq!(t, "ok"),
+            other => panic!("expected a message, got {other:?}"),
+        }
     }
 
     /// What the assembler makes of `frames` received by `conn`, one call per frame.

@@ -345,6 +345,7 @@ fn record(message: &mut Option<(DataKind, Vec<u8>)>, events: &mut Vec<Seen>, eve
             payload,
             frame_done,
             message_done,
+            ..
         } => {
             assert!(frame_done || !message_done);
             let (k, buf) = message.get_or_insert_with(|| (kind, Vec::new()));

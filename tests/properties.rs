@@ -1035,12 +1035,15 @@ fn whole_frame_round_trip<A: RandomSource, B: RandomSource>(
     };
     let r = rx.receive(&mut wire[..n]);
     assert_eq!(r.consumed, n);
+    let mut data_copy = data.to_vec();
     let expected = match (msg, kind) {
         (_, Some(kind)) => Event::Data {
             kind,
-            payload: data,
+            payload: &mut data_copy,
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: sockless::Rsv::NONE,
         },
         (Out::Ping(p), None) => Event::Ping(p),
         (_, None) => Event::Pong(data),
@@ -1287,7 +1290,8 @@ proptest! {
         let k = client_conn.send(Outgoing::Text("hello"), &mut wire).unwrap();
         let r = server_conn.receive(&mut wire[..k]);
         prop_assert_eq!(r.result, Ok(Recv::Event(Event::Data {
-            kind: DataKind::Text, payload: b"hello", frame_done: true, message_done: true,
+            kind: DataKind::Text, payload: &mut b"hello".to_owned(), frame_remaining: 0,
+            frame_done: true, message_done: true, rsv: sockless::Rsv::NONE,
         })));
     }
 }

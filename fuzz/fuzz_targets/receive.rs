@@ -1,16 +1,17 @@
-//! `Connection::receive` for either role (first byte), with fuzzer-chosen chunking (second byte
+//! `Connection::receive` for either role (first byte, whose bits 1-3 also choose the RSV bits a
+//! negotiated extension owns), with fuzzer-chosen chunking (second byte
 //! seeds the chunk sizes): never panics, honours `consumed`, and gives the same frames, control
 //! events, error and output bytes as feeding everything at once, and the same payload delivered
 //! before an error or the end of the input (for invalid text: every byte before the first one at
 //! which it can no longer be valid UTF-8).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sockless::{Config, Connection, Event, RandomError, RandomSource, Recv};
+use sockless::{Config, Connection, Event, RandomError, RandomSource, Recv, Rsv};
 
 #[derive(Debug, PartialEq)]
 enum Item {
     /// A whole frame's payload (pieces of one frame joined).
-    Frame { text: bool, payload: Vec<u8>, message_done: bool },
+    Frame { text: bool, payload: Vec<u8>, message_done: bool, rsv: Rsv },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<(u16, String)>),
@@ -39,13 +40,23 @@ fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl
             assert!(r.consumed <= avail);
             pos += r.consumed;
             match r.result {
-                Ok(Recv::Event(Event::Data { kind, payload, frame_done, message_done })) => {
+                Ok(Recv::Event(Event::Data {
+                    kind,
+                    payload,
+                    frame_remaining,
+                    frame_done,
+                    message_done,
+                    rsv,
+                })) => {
+                    assert_eq!(frame_done, frame_remaining == 0);
+                    assert!(conn.extension_bits().contains(rsv));
                     t.partial.extend_from_slice(payload);
                     if frame_done {
                         t.items.push(Item::Frame {
                             text: kind == sockless::DataKind::Text,
                             payload: std::mem::take(&mut t.partial),
                             message_done,
+                            rsv,
                         });
                     }
                 }
@@ -93,7 +104,7 @@ fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl
 /// and the final state.
 type Outcome = (Vec<Item>, Vec<u8>, Vec<u8>, sockless::State);
 
-fn run(client: bool, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
+fn run(client: bool, bits: Rsv, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
     let mut config = Config::default();
     config.max_frame_len = 1 << 16;
     config.max_message_len = 1 << 17;
@@ -102,11 +113,11 @@ fn run(client: bool, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
             d.fill(0x5A);
             Ok(())
         };
-        let mut c = Connection::client(config, rng);
+        let mut c = Connection::client(config, rng).with_extension_bits(bits);
         let t = drive(&mut c, data, chunk);
         (t.items, t.partial, t.out, c.state())
     } else {
-        let mut c = Connection::server(config);
+        let mut c = Connection::server(config).with_extension_bits(bits);
         let t = drive(&mut c, data, chunk);
         (t.items, t.partial, t.out, c.state())
     }
@@ -115,13 +126,14 @@ fn run(client: bool, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
 fuzz_target!(|input: &[u8]| {
     let [role, seed, data @ ..] = input else { return };
     let client = role & 1 == 1;
+    let bits = Rsv::from_bits((role >> 1) & 7).unwrap_or_default();
     let mut state = u32::from(*seed) | 1;
-    let chunked = run(client, data, || {
+    let chunked = run(client, bits, data, || {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
         (state % 64) as usize + 1
     });
-    let whole = run(client, data, || usize::MAX);
+    let whole = run(client, bits, data, || usize::MAX);
     assert_eq!(chunked, whole);
 });

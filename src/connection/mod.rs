@@ -4,7 +4,9 @@
 
 use crate::config::Config;
 use crate::error::{BufferTooSmall, ProtocolError, SendError};
-use crate::frame::{apply_mask, copy_masked, CloseCode, CloseFrame, DataKind, FrameHeader, OpCode};
+use crate::frame::{
+    apply_mask, copy_masked, CloseCode, CloseFrame, DataKind, FrameHeader, OpCode, Rsv,
+};
 use crate::rand::{NoRandom, RandomSource};
 use crate::utf8::Utf8Validator;
 use crate::Status;
@@ -33,7 +35,7 @@ pub enum Role {
 ///        +------------------------> CloseReceived -------------------+
 ///        |     (echo queued when Config::auto_close)                  |
 ///        |                                                            |
-///        +-- protocol error --> Failed --- error Close flushed -------+
+///        +-- protocol error, fail() --> Failed -- its Close flushed --+
 /// ```
 ///
 /// In `Closed` the server closes the transport at once; a client waits a while (its own timeout) for
@@ -50,8 +52,8 @@ pub enum State {
     /// [`Connection::poll_transmit`] when [`Config::auto_close`] is on, or up to the caller).
     /// Nothing more is received.
     CloseReceived,
-    /// A protocol error was found; its Close frame waits in [`Connection::poll_transmit`]. Nothing
-    /// more is received.
+    /// A protocol error was found, or a layer called [`Connection::fail`]; the Close frame waits
+    /// in [`Connection::poll_transmit`]. Nothing more is received.
     Failed,
     /// The closing handshake is over (or the connection failed and its Close was flushed): flush
     /// [`Connection::poll_transmit`] (a Pong owed for a Ping that came before the peer's Close may
@@ -60,7 +62,10 @@ pub enum State {
 }
 
 /// Something the peer sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Not `Copy`: a data payload is a mutable borrow of the caller's input, so that it can be
+/// forwarded or echoed in place.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A piece of a data frame's payload, unmasked in place in the caller's buffer. A message is the
     /// concatenation of the pieces up to the one with `message_done`. Text has been validated up to
@@ -72,12 +77,28 @@ pub enum Event<'a> {
     Data {
         /// Text or binary, from the message's first frame.
         kind: DataKind,
-        /// The payload bytes of this piece (empty only for an empty frame).
-        payload: &'a [u8],
-        /// This piece ends its frame.
+        /// The payload bytes of this piece (empty only for an empty frame), borrowed mutably from
+        /// the input: a driver may change them in place, for example hand them to
+        /// [`Connection::send_payload`] to echo them without a copy.
+        payload: &'a mut [u8],
+        /// Payload bytes of the current frame still to come after this piece (0 when the piece
+        /// ends its frame). With `frame_done` false, a layer can reserve that much at once; a
+        /// piece whose `frame_remaining` is 0 and that starts its frame holds the whole frame.
+        frame_remaining: u64,
+        /// This piece ends its frame (`frame_remaining == 0`).
         frame_done: bool,
         /// This piece ends its message.
         message_done: bool,
+        /// The RSV bits of the message's first frame, the same on every piece of the message:
+        /// always empty unless a negotiated extension owns bits
+        /// ([`Connection::with_extension_bits`]). For permessage-deflate, [`Rsv::RSV1`] says the
+        /// message is compressed.
+        ///
+        /// **A text message with any of these bits is not validated as UTF-8 by the
+        /// connection**: its payload is the extension's encoding (compressed bytes, say), not
+        /// text. The layer that decodes it validates the decoded text, and fails the
+        /// connection with 1007 through [`Connection::fail`] when it is invalid.
+        rsv: Rsv,
     },
     /// A Ping with its payload. With [`Config::auto_pong`] the Pong is already queued.
     Ping(&'a [u8]),
@@ -90,7 +111,7 @@ pub enum Event<'a> {
 }
 
 /// What [`Connection::receive`] did with the input, other than fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Recv<'a> {
     /// Something arrived.
     Event(Event<'a>),
@@ -116,7 +137,7 @@ pub enum Recv<'a> {
 /// consumed must be handed in again (in front of any new ones). On `Err`, `consumed` is 0 and the
 /// connection reads nothing more, so the remaining input can be dropped.
 #[must_use = "the consumed count must be applied to the input"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Received<'a> {
     /// The number of input bytes used.
     pub consumed: usize,
@@ -155,6 +176,9 @@ const NO_PONG: u8 = u8::MAX;
 ///   [`send_header`](Self::send_header) + [`send_payload`](Self::send_payload) and
 ///   [`close`](Self::close) encode into your buffer at once (behind a Pong still owed, see
 ///   below); write the bytes in the order produced.
+/// * **Failing from above.** A layer over the connection (an extension, an assembler, the
+///   application) that finds a message unacceptable calls [`fail`](Self::fail) with its close
+///   code, then flushes `poll_transmit` as after a protocol error.
 /// * **Ending.** When [`state`](Self::state) is [`State::Closed`], close the transport (a client
 ///   should first wait a little for the server to close it).
 ///
@@ -178,7 +202,8 @@ const NO_PONG: u8 = u8::MAX;
 /// # Size
 ///
 /// `size_of::<Connection>()` is 192 bytes on 64-bit targets (asserted by a test), 125 of them
-/// for the one queued Pong payload. With the smallest buffers that work (139 bytes to receive
+/// for the one queued Pong payload and one for the RSV bits negotiated extensions own (their
+/// state lives in their layers). With the smallest buffers that work (139 bytes to receive
 /// into, 131 to write one control frame), a whole connection fits in 462 bytes.
 #[derive(Clone, Debug)]
 pub struct Connection<R = NoRandom> {
@@ -200,6 +225,10 @@ pub struct Connection<R = NoRandom> {
     pong_len: u8,
     /// The queued Close (`NO_STATUS` means an empty payload).
     close_queued: Option<CloseCode>,
+    /// The RSV bits that negotiated extensions own (laid out as `FrameHeader::rsv`).
+    extension_bits: u8,
+    /// The RSV bits of the first frame of the message being received.
+    rx_rsv: u8,
     rx_fin: bool,
     rx_message: Option<DataKind>,
     tx_message: Option<DataKind>,
@@ -240,6 +269,8 @@ impl<R: RandomSource> Connection<R> {
             pong: [0; 125],
             pong_len: NO_PONG,
             close_queued: None,
+            extension_bits: 0,
+            rx_rsv: 0,
             rx_fin: false,
             rx_message: None,
             tx_message: None,
@@ -261,9 +292,38 @@ impl<R: RandomSource> Connection<R> {
         self.state
     }
 
-    /// The randomness source.
-    pub fn rng_mut(&mut self) -> &mut R {
-        &mut self.rng
+    /// The connection with `bits` owned by the extensions the handshake negotiated: a received
+    /// frame may then set them, on the first frame of a data message only (RFC 7692 6: they
+    /// describe the message), and they are reported as [`Event::Data`]'s `rsv` on every piece of
+    /// that message; [`send_frame_with`](Self::send_frame_with) and
+    /// [`send_header_with`](Self::send_header_with) may set them on the first frame of a message
+    /// sent. An owned bit on a continuation or a control frame, or a bit not owned, still fails
+    /// with [`ProtocolError::ReservedBits`] (1002).
+    ///
+    /// The handshakes call it for you: [`Request::accept`](crate::handshake::Request::accept)
+    /// with the bits of [`Accept::extension`](crate::handshake::Accept::extension), and
+    /// [`ClientHandshake::finish_with_extensions`](crate::handshake::ClientHandshake::finish_with_extensions)
+    /// with the bits its check returns. Call it yourself only for a connection whose handshake
+    /// was done elsewhere, before the first `receive`. The connection stores one byte for it;
+    /// the extension's own state lives in its layer.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, Event, Recv, Rsv};
+    /// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+    /// // A masked binary frame with RSV1 (zero key): 0xC2 = FIN + RSV1 + binary.
+    /// let mut input = [0xC2, 0x82, 0, 0, 0, 0, 0xAA, 0xBB];
+    /// let r = server.receive(&mut input);
+    /// assert!(matches!(r.result, Ok(Recv::Event(Event::Data { rsv: Rsv::RSV1, .. }))));
+    /// ```
+    #[must_use]
+    pub fn with_extension_bits(mut self, bits: Rsv) -> Self {
+        self.extension_bits = bits.bits();
+        self
+    }
+
+    /// The RSV bits negotiated extensions own ([`Rsv::NONE`] without an extension).
+    pub fn extension_bits(&self) -> Rsv {
+        Rsv::from_bits(self.extension_bits).unwrap_or_default()
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) has something to write now.
@@ -282,22 +342,31 @@ impl<R: RandomSource> Connection<R> {
     /// exactly those bytes, and the next call fails with [`ProtocolError::InvalidUtf8`] (1007),
     /// exactly as byte-by-byte input would.
     ///
+    /// The payload of a data event is a mutable slice of `input`, and the event borrows `input`,
+    /// not the connection: a driver can echo or forward the payload in place with
+    /// [`send_header`](Self::send_header) and [`send_payload`](Self::send_payload) (which masks
+    /// it in place for a client) while it holds the event, with no copy.
+    ///
     /// ```
-    /// use sockless::{Config, Connection, Event, Recv, DataKind};
+    /// use sockless::{Config, Connection, DataKind, Event, Recv};
     /// let mut server = Connection::server(Config::default());
     /// // RFC 6455 5.7: a masked text frame "Hello".
     /// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     /// let r = server.receive(&mut input);
     /// assert_eq!(r.consumed, 11);
-    /// assert_eq!(
-    ///     r.result,
-    ///     Ok(Recv::Event(Event::Data {
-    ///         kind: DataKind::Text,
-    ///         payload: b"Hello",
-    ///         frame_done: true,
-    ///         message_done: true,
-    ///     }))
-    /// );
+    /// let Ok(Recv::Event(Event::Data { kind, payload, frame_remaining, message_done, .. })) = r.result
+    /// else {
+    ///     panic!("a data event")
+    /// };
+    /// assert_eq!((kind, &payload[..], frame_remaining), (DataKind::Text, &b"Hello"[..], 0));
+    ///
+    /// // Echo it in place: the header goes into `out`, the payload stays where it is.
+    /// let mut out = [0u8; 145]; // room for a Pong owed in front of the header
+    /// let n = server.send_header(kind, payload.len() as u64, message_done, &mut out)?;
+    /// server.send_payload(payload)?; // a client would mask it here, in place
+    /// assert_eq!(&out[..n], &[0x81, 0x05]);
+    /// assert_eq!(&input[6..], b"Hello"); // write out[..n], then input[6..] (one vectored write)
+    /// # Ok::<(), sockless::SendError>(())
     /// ```
     ///
     /// # Errors
@@ -318,10 +387,10 @@ impl<R: RandomSource> Connection<R> {
             let (header, header_len) = match FrameHeader::decode(input) {
                 Ok(Status::Complete(h)) => h,
                 Ok(Status::Partial) => return need_input(0),
-                Err(e) => return self.fail(e),
+                Err(e) => return self.fail_received(e),
             };
             if let Err(e) = self.check_header(&header) {
-                return self.fail(e);
+                return self.fail_received(e);
             }
             if header.opcode.is_control() {
                 // At most 125 by `FrameHeader::decode`.
@@ -342,7 +411,7 @@ impl<R: RandomSource> Connection<R> {
                 return self.on_control(header.opcode, payload, header_len + len);
             }
             if let Err(e) = self.start_data_frame(&header) {
-                return self.fail(e);
+                return self.fail_received(e);
             }
             consumed = header_len;
         }
@@ -358,11 +427,12 @@ impl<R: RandomSource> Connection<R> {
         }
         let kind = self.rx_message.unwrap_or(DataKind::Binary);
         let mut take = n;
-        if kind == DataKind::Text {
+        // A message an extension transformed is not text until the extension's layer decodes it.
+        if kind == DataKind::Text && self.rx_rsv == 0 {
             let ends_message = self.rx_fin && self.rx_remaining == n as u64;
             if let Some(valid) = self.check_text(piece, ends_message) {
                 if valid == 0 {
-                    return self.fail(ProtocolError::InvalidUtf8);
+                    return self.fail_received(ProtocolError::InvalidUtf8);
                 }
                 // Deliver the valid part; the rest is handed in again, so it goes back to the
                 // bytes it was (masking twice is the identity).
@@ -389,8 +459,10 @@ impl<R: RandomSource> Connection<R> {
             result: Ok(Recv::Event(Event::Data {
                 kind,
                 payload,
+                frame_remaining: self.rx_remaining,
                 frame_done,
                 message_done,
+                rsv: Rsv::from_bits(self.rx_rsv).unwrap_or_default(),
             })),
         }
     }
@@ -452,7 +524,12 @@ impl<R: RandomSource> Connection<R> {
 
     /// Rules on a decoded header that depend on the role, the configuration or the extensions.
     fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        if h.rsv != 0 {
+        // RFC 6455 5.2: a bit no negotiated extension gives a meaning fails. The bits an
+        // extension owns mean something on the first frame of a data message only.
+        if h.rsv != 0
+            && (h.rsv & !self.extension_bits != 0
+                || !matches!(h.opcode, OpCode::Text | OpCode::Binary))
+        {
             return Err(ProtocolError::ReservedBits);
         }
         match (self.role, h.mask.is_some()) {
@@ -481,6 +558,7 @@ impl<R: RandomSource> Connection<R> {
                     DataKind::Binary
                 });
                 self.rx_message_len = 0;
+                self.rx_rsv = h.rsv;
                 self.utf8 = Utf8Validator::new();
             }
         }
@@ -521,7 +599,7 @@ impl<R: RandomSource> Connection<R> {
             _ => {
                 let frame = match CloseFrame::parse(payload) {
                     Ok(f) => f,
-                    Err(e) => return self.fail(e),
+                    Err(e) => return self.fail_received(e),
                 };
                 if self.state == State::CloseSent {
                     self.state = State::Closed;
@@ -540,22 +618,75 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
-    /// Fails the connection (RFC 6455 7.1.7): queue the error's Close unless ours was already sent.
-    /// A Pong already queued stays in front of it, so that the bytes written do not depend on
-    /// whether the driver flushed between the Ping and the error.
+    /// Fails the connection for a peer's protocol error, reporting it.
     #[cold]
-    fn fail<'a>(&mut self, e: ProtocolError) -> Received<'a> {
-        if self.state == State::Open {
-            self.state = State::Failed;
-            self.close_queued = Some(e.close_code());
-        } else {
-            self.state = State::Closed;
-            self.close_queued = None;
-        }
+    fn fail_received<'a>(&mut self, e: ProtocolError) -> Received<'a> {
+        self.enter_failed(e.close_code());
         Received {
             consumed: 0,
             result: Err(e),
         }
+    }
+
+    /// Fails the connection (RFC 6455 7.1.7): queue a Close with `code` unless ours was already
+    /// sent, in which case the connection is over. A Pong already queued stays in front of it,
+    /// so that the bytes written do not depend on whether the driver flushed between the Ping
+    /// and the failure. (In `CloseReceived` our Close was not sent: `code` replaces an echo
+    /// still queued.)
+    fn enter_failed(&mut self, code: CloseCode) {
+        if matches!(self.state, State::Open | State::CloseReceived) {
+            self.state = State::Failed;
+            self.close_queued = Some(code);
+        } else {
+            self.state = State::Closed;
+            self.close_queued = None;
+        }
+    }
+
+    /// Fails the connection with `code`, for a reason found above the frame layer: an extension's
+    /// layer that cannot decode a message ([`CloseCode::INVALID_PAYLOAD`], 1007, for bad
+    /// compressed data or inflated text that is not UTF-8), an assembler over its limit
+    /// ([`CloseCode::MESSAGE_TOO_BIG`], 1009), a client missing an extension it requires
+    /// ([`CloseCode::MANDATORY_EXTENSION`], 1010), or the application's policy
+    /// ([`CloseCode::POLICY_VIOLATION`], 1008). It does what a protocol error found by
+    /// [`receive`](Self::receive) does: the state becomes [`State::Failed`], nothing more is
+    /// received or may be sent, and a Close with `code` waits in
+    /// [`poll_transmit`](Self::poll_transmit) (behind a Pong still owed, and after the payload of
+    /// a frame being streamed with [`send_payload`](Self::send_payload), which must be finished
+    /// first); once it is written the state is [`State::Closed`] and the transport is closed. If
+    /// our Close was already sent ([`State::CloseSent`]), nothing more is written and the state
+    /// is `Closed` at once. The peer's Close already received, the Close not yet written carries
+    /// `code`.
+    ///
+    /// The Close carries the code only, like the one a protocol error sends: a reason would take
+    /// up to 123 more bytes in every connection, and the 125-byte Pong slot cannot hold it,
+    /// since an owed Pong must still go out first. To send a reason, use [`close`](Self::close)
+    /// instead, which writes it at once (and then waits for the peer's Close).
+    ///
+    /// ```
+    /// use sockless::{CloseCode, Config, Connection, State};
+    /// let mut server = Connection::server(Config::default());
+    /// server.fail(CloseCode::INVALID_PAYLOAD)?; // say, a layer could not inflate a message
+    /// assert_eq!(server.state(), State::Failed);
+    /// let mut out = [0u8; 131];
+    /// let n = server.poll_transmit(&mut out)?;
+    /// assert_eq!(&out[..n], &[0x88, 0x02, 0x03, 0xEF]); // Close 1007
+    /// assert_eq!(server.state(), State::Closed);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent (1005, 1006, 1015, ...);
+    /// [`SendError::Closing`] if the connection already failed or is closed. Nothing changes.
+    pub fn fail(&mut self, code: CloseCode) -> Result<(), SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if matches!(self.state, State::Failed | State::Closed) {
+            return Err(SendError::Closing);
+        }
+        self.enter_failed(code);
+        Ok(())
     }
 
     /// Writes the frames owed to the peer (queued Pong, Close reply, error Close) into `out`,
@@ -574,17 +705,17 @@ impl<R: RandomSource> Connection<R> {
         if self.tx_remaining != 0 {
             return Ok(0);
         }
+        // A queued Close carries a code only (or, for `NO_STATUS`, nothing).
+        let mut body = [0u8; 2];
+        let close = match self.close_queued {
+            Some(code) => Some(close_payload(code, "", &mut body)?),
+            None => None,
+        };
         let mut written = self.write_owed_pong(out)?;
         self.pong_len = NO_PONG;
-        if let Some(code) = self.close_queued {
-            let body = code.0.to_be_bytes();
-            let payload: &[u8] = if code == CloseCode::NO_STATUS {
-                &[]
-            } else {
-                &body
-            };
+        if let Some(payload) = close {
             let dest = out.get_mut(written..).unwrap_or_default();
-            match self.write_frame(OpCode::Close, true, payload, dest) {
+            match self.write_frame(OpCode::Close, true, 0, payload, dest) {
                 Ok(n) => written += n,
                 Err(_) if written != 0 => return Ok(written),
                 Err(e) => return Err(e),
@@ -627,7 +758,7 @@ impl<R: RandomSource> Connection<R> {
         } else if self.tx_message.is_some() {
             return Err(SendError::MessageInProgress);
         }
-        self.write_after_pong(opcode, true, payload, out)
+        self.write_after_pong(opcode, true, 0, payload, out)
     }
 
     /// Encodes one frame of a fragmented message into `out`; returns the number of bytes written
@@ -655,9 +786,42 @@ impl<R: RandomSource> Connection<R> {
         fin: bool,
         out: &mut [u8],
     ) -> Result<usize, SendError> {
+        self.send_frame_with(kind, payload, fin, Rsv::NONE, out)
+    }
+
+    /// [`send_frame`](Self::send_frame) with RSV bits that a negotiated extension owns set on the
+    /// frame ([`with_extension_bits`](Self::with_extension_bits)): for permessage-deflate,
+    /// [`Rsv::RSV1`] on the first frame of a compressed message, whose payload is then the
+    /// compressed bytes (a text message's too: they are not checked as UTF-8). Bits go on the
+    /// first frame of a message only; pass [`Rsv::NONE`] for its continuations.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, DataKind, Rsv};
+    /// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+    /// let mut out = [0u8; 64];
+    /// // RFC 7692 7.2.3.1: "Hello" compressed, in one frame with RSV1.
+    /// let deflated = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let n = server.send_frame_with(DataKind::Text, &deflated, true, Rsv::RSV1, &mut out)?;
+    /// assert_eq!(&out[..2], &[0xc1, 0x07]);
+    /// assert_eq!(&out[2..n], &deflated);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send_frame`](Self::send_frame); [`SendError::ReservedBits`] if `rsv` has a bit no
+    /// negotiated extension owns, or any bit on a continuation. Nothing is written.
+    pub fn send_frame_with(
+        &mut self,
+        kind: DataKind,
+        payload: &[u8],
+        fin: bool,
+        rsv: Rsv,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
-        let n = self.write_after_pong(opcode, fin, payload, out)?;
+        self.check_rsv(opcode, rsv)?;
+        let n = self.write_after_pong(opcode, fin, rsv.bits(), payload, out)?;
         self.tx_message = if fin { None } else { Some(kind) };
         Ok(n)
     }
@@ -695,14 +859,45 @@ impl<R: RandomSource> Connection<R> {
         fin: bool,
         out: &mut [u8],
     ) -> Result<usize, SendError> {
+        self.send_header_with(kind, len, fin, Rsv::NONE, out)
+    }
+
+    /// [`send_header`](Self::send_header) with RSV bits that a negotiated extension owns set on
+    /// the frame, as for [`send_frame_with`](Self::send_frame_with): a compressed message can be
+    /// streamed out, its first frame with [`Rsv::RSV1`].
+    ///
+    /// ```
+    /// use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
+    /// use sockless::{Config, Connection, DataKind, Rsv};
+    /// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+    /// let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
+    /// let mut deflated = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]; // "Hello", RFC 7692 7.2.3.1
+    /// let n = server.send_header_with(DataKind::Text, 7, true, Rsv::RSV1, &mut header)?;
+    /// server.send_payload(&mut deflated)?;
+    /// assert_eq!(&header[..n], &[0xc1, 0x07]);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send_header`](Self::send_header); [`SendError::ReservedBits`] as for
+    /// [`send_frame_with`](Self::send_frame_with). Nothing is written.
+    pub fn send_header_with(
+        &mut self,
+        kind: DataKind,
+        len: u64,
+        fin: bool,
+        rsv: Rsv,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
         self.check_can_send()?;
         let opcode = self.data_opcode(kind)?;
+        self.check_rsv(opcode, rsv)?;
         if len >> 63 != 0 {
             return Err(SendError::LengthOverflow);
         }
         let mut header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv: rsv.bits(),
             opcode,
             mask: None,
             payload_len: len,
@@ -788,25 +983,12 @@ impl<R: RandomSource> Connection<R> {
         if self.tx_remaining != 0 {
             return Err(SendError::FrameInProgress);
         }
-        let mut body = [0u8; 125];
-        let payload: &[u8] = if code == CloseCode::NO_STATUS {
-            if !reason.is_empty() {
-                return Err(SendError::ReasonWithoutCode);
-            }
-            &[]
-        } else if !code.is_sendable() {
+        if code != CloseCode::NO_STATUS && !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.0));
-        } else {
-            let [hi, lo] = code.0.to_be_bytes();
-            let (head, rest) = body.split_at_mut(2);
-            head.copy_from_slice(&[hi, lo]);
-            let Some(dest) = rest.get_mut(..reason.len()) else {
-                return Err(SendError::ControlPayloadTooLong);
-            };
-            dest.copy_from_slice(reason.as_bytes());
-            body.get(..2 + reason.len()).unwrap_or_default()
-        };
-        let n = self.write_after_pong(OpCode::Close, true, payload, out)?;
+        }
+        let mut body = [0u8; 125];
+        let payload = close_payload(code, reason, &mut body)?;
+        let n = self.write_after_pong(OpCode::Close, true, 0, payload, out)?;
         self.state = if self.state == State::CloseReceived {
             State::Closed
         } else {
@@ -837,6 +1019,17 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
+    /// Whether a data frame with `opcode` may carry `rsv`: bits that negotiated extensions own,
+    /// on the first frame of a message only.
+    fn check_rsv(&self, opcode: OpCode, rsv: Rsv) -> Result<(), SendError> {
+        if rsv.bits() & !self.extension_bits != 0
+            || (!rsv.is_empty() && opcode == OpCode::Continuation)
+        {
+            return Err(SendError::ReservedBits);
+        }
+        Ok(())
+    }
+
     /// The length of the frame of the Pong still owed for a received Ping; 0 if none is owed.
     fn owed_pong_len(&self) -> usize {
         if self.pong_len == NO_PONG {
@@ -854,6 +1047,7 @@ impl<R: RandomSource> Connection<R> {
         &mut self,
         opcode: OpCode,
         fin: bool,
+        rsv: u8,
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, SendError> {
@@ -861,7 +1055,7 @@ impl<R: RandomSource> Connection<R> {
         let mask_len = if self.role == Role::Client { 4 } else { 0 };
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask: None,
             payload_len: payload.len() as u64,
@@ -872,7 +1066,7 @@ impl<R: RandomSource> Connection<R> {
         }
         let (pong_out, frame_out) = out.split_at_mut(pong_len);
         self.write_owed_pong(pong_out)?;
-        let n = self.write_frame(opcode, fin, payload, frame_out)?;
+        let n = self.write_frame(opcode, fin, rsv, payload, frame_out)?;
         self.pong_len = NO_PONG;
         Ok(pong_len + n)
     }
@@ -885,7 +1079,7 @@ impl<R: RandomSource> Connection<R> {
         }
         let pong = self.pong;
         let payload = pong.get(..usize::from(self.pong_len)).unwrap_or_default();
-        self.write_frame(OpCode::Pong, true, payload, out)
+        self.write_frame(OpCode::Pong, true, 0, payload, out)
     }
 
     /// Encodes one whole frame (header and payload, masked for a client) into `out`.
@@ -893,12 +1087,13 @@ impl<R: RandomSource> Connection<R> {
         &mut self,
         opcode: OpCode,
         fin: bool,
+        rsv: u8,
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, SendError> {
         let mut header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask: (self.role == Role::Client).then_some([0; 4]),
             payload_len: payload.len() as u64,
@@ -920,6 +1115,135 @@ impl<R: RandomSource> Connection<R> {
     }
 }
 
+/// The `_to_vec` forms: output appended to a caller `Vec`, grown as needed.
+#[cfg(feature = "alloc")]
+impl<R: RandomSource> Connection<R> {
+    /// [`send`](Self::send), appending the frame (behind an owed Pong) to `out`, which grows as
+    /// needed; returns the number of bytes appended. Nothing is allocated when `out` has the
+    /// capacity.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection, Outgoing};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut out = Vec::new();
+    /// server.send_to_vec(Outgoing::Text("Hel"), &mut out)?;
+    /// server.send_to_vec(Outgoing::Binary(&[0xff]), &mut out)?;
+    /// assert_eq!(out, [0x81, 3, b'H', b'e', b'l', 0x82, 1, 0xff]);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), less [`SendError::BufferTooSmall`]; `out` is left as it was.
+    pub fn send_to_vec(
+        &mut self,
+        msg: Outgoing<'_>,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        encode_to_vec(out, |buf| self.send(msg, buf))
+    }
+
+    /// [`send_frame`](Self::send_frame), appending to `out` as [`send_to_vec`](Self::send_to_vec)
+    /// does.
+    ///
+    /// # Errors
+    /// As [`send_frame`](Self::send_frame), less [`SendError::BufferTooSmall`]; `out` is left as
+    /// it was.
+    pub fn send_frame_to_vec(
+        &mut self,
+        kind: DataKind,
+        payload: &[u8],
+        fin: bool,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        encode_to_vec(out, |buf| self.send_frame(kind, payload, fin, buf))
+    }
+
+    /// [`close`](Self::close), appending to `out` as [`send_to_vec`](Self::send_to_vec) does.
+    ///
+    /// # Errors
+    /// As [`close`](Self::close), less [`SendError::BufferTooSmall`]; `out` is left as it was.
+    pub fn close_to_vec(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        encode_to_vec(out, |buf| self.close(code, reason, buf))
+    }
+
+    /// Appends everything owed to the peer to `out` (the queued Pong, the Close reply or the
+    /// error's Close: what repeated [`poll_transmit`](Self::poll_transmit) calls would write),
+    /// growing it as needed, and returns the number of bytes appended (0 when nothing is owed).
+    ///
+    /// ```
+    /// use sockless::{CloseCode, Config, Connection, State};
+    /// let mut server = Connection::server(Config::default());
+    /// server.fail(CloseCode::POLICY_VIOLATION)?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(server.poll_transmit_to_vec(&mut out)?, 4);
+    /// assert_eq!(out, [0x88, 2, 0x03, 0xF0]);
+    /// assert_eq!(server.state(), State::Closed);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Random`] if a client's randomness source fails; the frames written before it
+    /// stay in `out` and out of the queue, the rest stays queued.
+    pub fn poll_transmit_to_vec(
+        &mut self,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        let mut total = 0;
+        loop {
+            match encode_to_vec(out, |buf| self.poll_transmit(buf))? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+}
+
+/// Appends what `encode` writes into a slice to `out`, growing `out` to exactly what is
+/// needed, and returns the number of bytes appended. This is how the `_to_vec` methods work;
+/// use it for the encoders that have no `_to_vec` form, for example
+/// [`Connection::send_frame_with`] or [`Connection::send_header`].
+///
+/// `encode` is called first with an empty slice, to learn the size from
+/// [`SendError::BufferTooSmall`], then with that many bytes appended (zeroed) to `out`. So it
+/// must be transactional, as every encoder of this crate is: a refusal for lack of room writes
+/// nothing and changes no state. Nothing is allocated when `out` has the capacity.
+///
+/// ```
+/// use sockless::connection::encode_to_vec;
+/// use sockless::{Config, Connection, DataKind, Rsv};
+/// let mut server = Connection::server(Config::default()).with_extension_bits(Rsv::RSV1);
+/// let mut out = Vec::with_capacity(64);
+/// let n = encode_to_vec(&mut out, |buf| {
+///     server.send_frame_with(DataKind::Binary, b"zz", true, Rsv::RSV1, buf)
+/// })?;
+/// assert_eq!((n, &out[..]), (4, &[0xc2, 2, b'z', b'z'][..]));
+/// # Ok::<(), sockless::SendError>(())
+/// ```
+///
+/// # Errors
+/// What `encode` returns, other than [`SendError::BufferTooSmall`] on its first call; `out` is
+/// then left as it was.
+#[cfg(feature = "alloc")]
+pub fn encode_to_vec(
+    out: &mut alloc::vec::Vec<u8>,
+    mut encode: impl FnMut(&mut [u8]) -> Result<usize, SendError>,
+) -> Result<usize, SendError> {
+    let needed = match encode(&mut []) {
+        Err(SendError::BufferTooSmall(BufferTooSmall { needed })) => needed,
+        other => return other,
+    };
+    let start = out.len();
+    out.resize(start + needed, 0);
+    let r = encode(out.get_mut(start..).unwrap_or_default());
+    out.truncate(start + r.as_ref().map_or(0, |&n| n));
+    r
+}
+
 /// `key` moved on by `n` payload bytes: the key whose first byte masks the next byte. (Keeping the
 /// key rotated instead of a position beside it keeps `Connection` within 192 bytes.)
 #[inline]
@@ -927,6 +1251,35 @@ fn advance_key(key: [u8; 4], n: usize) -> [u8; 4] {
     u32::from_le_bytes(key)
         .rotate_right(8 * (n % 4) as u32)
         .to_le_bytes()
+}
+
+/// The payload of a Close frame with `code` and `reason`, encoded into `buf` (RFC 6455 5.5.1):
+/// the code in network order, then the reason; nothing at all for [`CloseCode::NO_STATUS`].
+///
+/// # Errors
+/// [`SendError::ReasonWithoutCode`] for a reason with `NO_STATUS`;
+/// [`SendError::ControlPayloadTooLong`] if the payload does not fit in `buf` (125 bytes: the
+/// most a control frame carries).
+fn close_payload<'b>(
+    code: CloseCode,
+    reason: &str,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], SendError> {
+    if code == CloseCode::NO_STATUS {
+        return if reason.is_empty() {
+            Ok(&[])
+        } else {
+            Err(SendError::ReasonWithoutCode)
+        };
+    }
+    let len = 2 + reason.len();
+    let Some(payload) = buf.get_mut(..len) else {
+        return Err(SendError::ControlPayloadTooLong);
+    };
+    let (head, rest) = payload.split_at_mut(2);
+    head.copy_from_slice(&code.0.to_be_bytes());
+    rest.copy_from_slice(reason.as_bytes());
+    Ok(payload)
 }
 
 fn need_input<'a>(consumed: usize) -> Received<'a> {

@@ -112,6 +112,7 @@ fn own(e: Event<'_>) -> Ev {
             payload,
             frame_done,
             message_done,
+            ..
         } => Ev::Data {
             kind,
             payload: payload.to_vec(),
@@ -227,6 +228,7 @@ fn coalesce(events: &[Ev]) -> Vec<Ev> {
                 payload,
                 frame_done,
                 message_done,
+                ..
             } => {
                 assert!(frame_done | !message_done);
                 let (k, p) = current.get_or_insert_with(|| (*kind, Vec::new()));
@@ -714,9 +716,11 @@ fn invalid_text_delivers_the_same_bytes_in_any_chunking() {
             r.result,
             Ok(Recv::Event(Event::Data {
                 kind: DataKind::Text,
-                payload: b"ab",
+                payload: &mut { *b"ab" },
+                frame_remaining: 2,
                 frame_done: false,
                 message_done: false,
+                rsv: crate::Rsv::NONE,
             }))
         );
         // The bytes not consumed are as they were handed in (still masked towards a server).
@@ -2171,6 +2175,237 @@ fn rfc6455_examples_received_by_a_server() {
         ]
     );
     assert_eq!(flush(&mut c), [0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+}
+
+#[test]
+fn data_pieces_say_how_much_of_their_frame_remains() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut input = frame(role, false, OpCode::Binary, &[7; 10]);
+        input.extend(frame(role, true, OpCode::Continuation, &[8; 3]));
+        let head = 2 + if role == Role::Server { 4 } else { 0 };
+        let mut seen = Vec::new();
+        let mut pos = 0;
+        // The first frame in pieces of 3, 3 and 4 bytes, then the second whole.
+        for end in [head + 3, head + 6, head + 10, input.len()] {
+            let r = c.receive(&mut input[pos..end]);
+            pos += r.consumed;
+            if let Ok(Recv::Event(Event::Data {
+                payload,
+                frame_remaining,
+                frame_done,
+                ..
+            })) = r.result
+            {
+                assert_eq!(frame_done, frame_remaining == 0);
+                seen.push((payload.len(), frame_remaining));
+            }
+        }
+        assert_eq!(pos, input.len());
+        assert_eq!(seen, [(3, 7), (3, 4), (4, 0), (3, 0)], "{role:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failing from a layer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_layer_fails_the_connection_with_its_code() {
+    for role in ROLES {
+        for code in [1007, 1008, 1009, 1010] {
+            let mut c = conn(role, config());
+            assert_eq!(c.fail(CloseCode(code)), Ok(()));
+            assert_eq!(c.state(), State::Failed);
+            assert_eq!(
+                c.send(Outgoing::Text("late"), &mut [0u8; 64]),
+                Err(SendError::Closing)
+            );
+            let mut input = frame(role, true, OpCode::Text, b"unread");
+            let r = c.receive(&mut input);
+            assert_eq!((r.consumed, r.result), (0, Ok(Recv::Closed)));
+            let out = flush(&mut c);
+            assert_eq!(
+                one_frame(role, &out),
+                (OpCode::Close, true, code.to_be_bytes().to_vec())
+            );
+            assert_eq!(c.state(), State::Closed);
+            // Once failed or closed, it stays as it is.
+            assert_eq!(c.fail(CloseCode(1008)), Err(SendError::Closing));
+            assert!(flush(&mut c).is_empty());
+        }
+    }
+}
+
+#[test]
+fn failing_keeps_an_owed_pong_in_front_and_refuses_unsendable_codes() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let (events, _, _) = feed(&mut c, &frame(role, true, OpCode::Ping, b"p"));
+        assert_eq!(events, [Ev::Ping(b"p".to_vec())]);
+        for code in [1005, 1006, 1015, 999, 2000] {
+            assert_eq!(
+                c.fail(CloseCode(code)),
+                Err(SendError::InvalidCloseCode(code))
+            );
+            assert_eq!(c.state(), State::Open);
+        }
+        c.fail(CloseCode::INVALID_PAYLOAD).unwrap();
+        let out = flush(&mut c);
+        let frames: Vec<_> = frames_from(role, &out)
+            .into_iter()
+            .map(|(h, p)| (h.opcode, p))
+            .collect();
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Pong, b"p".to_vec()),
+                (OpCode::Close, 1007u16.to_be_bytes().to_vec())
+            ]
+        );
+    }
+}
+
+#[test]
+fn failing_after_the_closes_started() {
+    for role in ROLES {
+        // Our Close is out: nothing more is written, the connection is over.
+        let mut c = conn(role, config());
+        c.close(CloseCode::NORMAL, "", &mut [0u8; 64]).unwrap();
+        c.fail(CloseCode::INVALID_PAYLOAD).unwrap();
+        assert_eq!(c.state(), State::Closed);
+        assert!(flush(&mut c).is_empty());
+        // The peer's Close came, its echo is queued: the Close not yet written carries our code.
+        let mut c = conn(role, config());
+        let (events, _, _) = feed(
+            &mut c,
+            &frame(role, true, OpCode::Close, &close_body(1000, b"")),
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(c.state(), State::CloseReceived);
+        c.fail(CloseCode::MESSAGE_TOO_BIG).unwrap();
+        assert_eq!(c.state(), State::Failed);
+        assert_eq!(
+            one_frame(role, &flush(&mut c)),
+            (OpCode::Close, true, 1009u16.to_be_bytes().to_vec())
+        );
+        assert_eq!(c.state(), State::Closed);
+    }
+}
+
+#[test]
+fn failing_during_a_streamed_frame_waits_for_its_payload() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut out = [0u8; 64];
+        let n = c.send_header(DataKind::Binary, 4, true, &mut out).unwrap();
+        c.fail(CloseCode::POLICY_VIOLATION).unwrap();
+        assert_eq!(c.poll_transmit(&mut out[n..]), Ok(0));
+        c.send_payload(&mut [1, 2, 3, 4]).unwrap();
+        assert_eq!(
+            one_frame(role, &flush(&mut c)),
+            (OpCode::Close, true, 1008u16.to_be_bytes().to_vec())
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output into a Vec
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "alloc")]
+#[test]
+fn to_vec_forms_append_the_same_bytes_as_the_slice_forms() {
+    for role in ROLES {
+        // The same masking keys on both sides: the same connection, cloned.
+        let mut a = conn(role, config());
+        let (events, _, _) = feed(&mut a, &frame(role, true, OpCode::Ping, b"ping"));
+        assert_eq!(events.len(), 1);
+        let mut b = a.clone();
+        let mut slices = Vec::new();
+        let mut buf = [0u8; 256];
+        let n = a.send(Outgoing::Text("hi"), &mut buf).unwrap();
+        slices.extend_from_slice(&buf[..n]);
+        let n = a
+            .send_frame(DataKind::Binary, &[1; 200], false, &mut buf)
+            .unwrap();
+        slices.extend_from_slice(&buf[..n]);
+        let n = a
+            .send_frame(DataKind::Binary, &[2; 3], true, &mut buf)
+            .unwrap();
+        slices.extend_from_slice(&buf[..n]);
+        let n = a.close(CloseCode::NORMAL, "bye", &mut buf).unwrap();
+        slices.extend_from_slice(&buf[..n]);
+
+        let mut v = b"kept".to_vec();
+        let mut total = b.send_to_vec(Outgoing::Text("hi"), &mut v).unwrap();
+        total += b
+            .send_frame_to_vec(DataKind::Binary, &[1; 200], false, &mut v)
+            .unwrap();
+        total += b
+            .send_frame_to_vec(DataKind::Binary, &[2; 3], true, &mut v)
+            .unwrap();
+        total += b.close_to_vec(CloseCode::NORMAL, "bye", &mut v).unwrap();
+        assert_eq!(&v[..4], b"kept");
+        assert_eq!(v[4..], slices[..], "{role:?}");
+        assert_eq!(total, slices.len());
+        assert_eq!(b.state(), a.state());
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn to_vec_forms_allocate_only_to_grow_and_leave_the_vec_alone_on_errors() {
+    let mut c = conn(Role::Client, config());
+    let mut v = Vec::with_capacity(64);
+    let at = v.as_ptr();
+    for _ in 0..3 {
+        c.send_to_vec(Outgoing::Binary(&[9; 10]), &mut v).unwrap();
+    }
+    assert_eq!((v.len(), v.capacity(), v.as_ptr()), (48, 64, at));
+    // Growing: a frame larger than the capacity left.
+    c.send_to_vec(Outgoing::Binary(&[9; 100]), &mut v).unwrap();
+    assert_eq!(v.len(), 48 + 2 + 4 + 100);
+    let before = v.clone();
+    assert_eq!(
+        c.send_to_vec(Outgoing::Ping(&[0; 126]), &mut v),
+        Err(SendError::ControlPayloadTooLong)
+    );
+    assert_eq!(
+        c.close_to_vec(CloseCode(1006), "", &mut v),
+        Err(SendError::InvalidCloseCode(1006))
+    );
+    c.close_to_vec(CloseCode::NORMAL, "", &mut v).unwrap();
+    let closed = v.clone();
+    assert_eq!(
+        c.send_frame_to_vec(DataKind::Text, b"x", true, &mut v),
+        Err(SendError::Closing)
+    );
+    assert_eq!(v, closed);
+    assert_eq!(v[..before.len()], before[..]);
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn poll_transmit_to_vec_drains_everything_owed() {
+    for role in ROLES {
+        let mut c = conn(role, config());
+        let mut input = frame(role, true, OpCode::Ping, b"one");
+        input.extend(frame(role, true, OpCode::Close, &close_body(1000, b"")));
+        let mut expected = c.clone();
+        let (events, _, _) = feed(&mut c, &input);
+        assert_eq!(events.len(), 2);
+        let _ = feed(&mut expected, &input);
+        let slices = flush(&mut expected);
+        let mut v = Vec::new();
+        assert_eq!(c.poll_transmit_to_vec(&mut v), Ok(slices.len()));
+        assert_eq!(v, slices);
+        let frames: Vec<OpCode> = frames_from(role, &v).iter().map(|f| f.0.opcode).collect();
+        assert_eq!(frames, [OpCode::Pong, OpCode::Close]);
+        assert_eq!(c.state(), State::Closed);
+        assert_eq!(c.poll_transmit_to_vec(&mut v), Ok(0));
+        assert_eq!(v, slices);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -84,3 +84,61 @@ impl DataKind {
         }
     }
 }
+
+/// A set of the reserved bits RSV1, RSV2 and RSV3 of a frame header, which only a negotiated
+/// extension may give a meaning (RFC 6455 5.2, 9). The bits sit as in [`FrameHeader::rsv`]:
+/// RSV1 is `0b100`. permessage-deflate (RFC 7692) owns [`Rsv::RSV1`], its "compressed" bit.
+///
+/// ```
+/// use sockless::Rsv;
+/// let owned = Rsv::RSV1 | Rsv::RSV3;
+/// assert!(owned.contains(Rsv::RSV1) && !owned.contains(Rsv::RSV2));
+/// assert_eq!(owned.bits(), 0b101);
+/// assert_eq!(Rsv::from_bits(0b101), Some(owned));
+/// assert_eq!(Rsv::from_bits(0b1000), None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Rsv(u8);
+
+impl Rsv {
+    /// No bit.
+    pub const NONE: Self = Self(0);
+    /// RSV1 (`0b100`): "compressed" for permessage-deflate.
+    pub const RSV1: Self = Self(0b100);
+    /// RSV2 (`0b010`).
+    pub const RSV2: Self = Self(0b010);
+    /// RSV3 (`0b001`).
+    pub const RSV3: Self = Self(0b001);
+
+    /// The set with these bits (RSV1 = `0b100`), or `None` if a bit above the three is set.
+    pub const fn from_bits(bits: u8) -> Option<Self> {
+        if bits & !0b111 == 0 {
+            Some(Self(bits))
+        } else {
+            None
+        }
+    }
+
+    /// The bits, laid out as in [`FrameHeader::rsv`].
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl core::ops::BitOr for Rsv {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}

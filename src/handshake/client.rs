@@ -2,15 +2,18 @@
 
 use base64::Engine;
 
-use super::{has_token, list, single, trim, uri, values, AcceptKey, HeadScanner, Header, Writer};
+use super::{
+    has_token, list, single, trim, uri, values, AcceptKey, Extension, HeadScanner, Header, Writer,
+};
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{BufferTooSmall, HandshakeError};
+use crate::frame::Rsv;
 use crate::rand::RandomSource;
 use crate::Status;
 
 /// What a client asks for: the `Host`, the request target, and optionally an `Origin`,
-/// subprotocols to offer and extra headers.
+/// subprotocols and extensions to offer and extra headers.
 ///
 /// What is written is valid by RFC 3986, or refused:
 ///
@@ -32,6 +35,7 @@ use crate::Status;
 /// let req = ClientRequest::new("example.com:8080", "/chat?room=1")
 ///     .origin("http://example.com")
 ///     .protocols(&["v2.chat", "v1.chat"])
+///     .extensions(&["permessage-deflate; client_max_window_bits"])
 ///     .headers(&[("Authorization", b"Bearer abc")]);
 /// # let _ = req;
 /// ```
@@ -41,6 +45,7 @@ pub struct ClientRequest<'a> {
     path: &'a str,
     origin: Option<&'a str>,
     protocols: &'a [&'a str],
+    extensions: &'a [&'a str],
     headers: &'a [(&'a str, &'a [u8])],
 }
 
@@ -54,6 +59,7 @@ impl<'a> ClientRequest<'a> {
             path,
             origin: None,
             protocols: &[],
+            extensions: &[],
             headers: &[],
         }
     }
@@ -70,10 +76,30 @@ impl<'a> ClientRequest<'a> {
         self
     }
 
+    /// Offer these extensions, most preferred first, in one `Sec-WebSocket-Extensions` header
+    /// (RFC 6455 9.1). Each offer is one extension with its parameters, as it goes on the wire:
+    /// `"permessage-deflate; client_max_window_bits"`. An extension may be offered several
+    /// times with different parameters, as fallbacks. The server's answer is checked by
+    /// [`ClientHandshake::finish_with_extensions`].
+    pub const fn extensions(mut self, offers: &'a [&'a str]) -> Self {
+        self.extensions = offers;
+        self
+    }
+
     /// Add headers to the request (not the ones the handshake writes itself).
     pub const fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
         self.headers = headers;
         self
+    }
+
+    /// Whether `name` is the name of an extension offered.
+    fn offers(&self, name: &str) -> bool {
+        self.extensions.iter().any(|offer| {
+            list::extensions(offer.as_bytes())
+                .next()
+                .and_then(Result::ok)
+                .is_some_and(|e| e.name().eq_ignore_ascii_case(name))
+        })
     }
 
     fn check(&self) -> Result<(), HandshakeError> {
@@ -97,6 +123,15 @@ impl<'a> ClientRequest<'a> {
             || !protocols.iter().enumerate().all(unique)
         {
             return Err(HandshakeError::InvalidHeader);
+        }
+        // RFC 6455 9.1: each offer is one `extension` of the list grammar.
+        for offer in self.extensions {
+            let mut parsed = list::extensions(offer.as_bytes());
+            if !super::is_field_value(offer.as_bytes())
+                || !matches!((parsed.next(), parsed.next()), (Some(Ok(_)), None))
+            {
+                return Err(HandshakeError::InvalidHeader);
+            }
         }
         for (name, value) in self.headers {
             super::check_extra_header(name, value)?;
@@ -124,6 +159,15 @@ impl<'a> ClientRequest<'a> {
                 for p in rest {
                     w.put(b", ");
                     w.put(p.as_bytes());
+                }
+                w.put(b"\r\n");
+            }
+            if let Some((first, rest)) = self.extensions.split_first() {
+                w.put(b"Sec-WebSocket-Extensions: ");
+                w.put(first.as_bytes());
+                for e in rest {
+                    w.put(b", ");
+                    w.put(e.as_bytes());
                 }
                 w.put(b"\r\n");
             }
@@ -213,8 +257,9 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     }
 
     /// How many response bytes the head scanner has examined: each byte once, however the
-    /// response is fed (a diagnostic for the linear-work guarantee).
-    pub fn bytes_examined(&self) -> usize {
+    /// response is fed (the tests check the linear-work guarantee with it).
+    #[cfg(test)]
+    pub(crate) fn bytes_examined(&self) -> usize {
         self.scanner.examined()
     }
 
@@ -289,13 +334,75 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     }
 
     /// Checks the response (RFC 6455 4.1): status 101, `Upgrade` exactly `websocket`,
-    /// `Connection: Upgrade`, the right `Sec-WebSocket-Accept`, no extension (none was offered)
-    /// and at most one subprotocol, one that was offered. Returns the client [`Connection`].
+    /// `Connection: Upgrade`, the right `Sec-WebSocket-Accept`, no extension, and at most one
+    /// subprotocol, one that was offered. Returns the client [`Connection`].
+    ///
+    /// A client that offered extensions uses
+    /// [`finish_with_extensions`](Self::finish_with_extensions) instead: `finish` refuses any
+    /// extension in the response, since it cannot know what agreeing to it would mean.
     ///
     /// # Errors
     /// [`HandshakeError::UnexpectedStatus`] for a status other than 101 (the response still shows
-    /// its headers), and the error for the first rule broken.
+    /// its headers), [`HandshakeError::ExtensionRefused`] for an offered extension the server
+    /// agreed to, and the error for the first rule broken.
     pub fn finish(self, response: &Response<'_, '_>) -> Result<Connection<R>, HandshakeError> {
+        self.finish_with_extensions(response, |r| match r.extensions().next() {
+            None => Ok(Rsv::NONE),
+            Some(_) => Err(HandshakeError::ExtensionRefused),
+        })
+    }
+
+    /// Checks the response as [`finish`](Self::finish) does, except that the server may agree to
+    /// extensions the client offered ([`ClientRequest::extensions`]): each must be one offered,
+    /// named once, and `check` (the extensions' layer) then reads the agreed extensions and their
+    /// parameters from [`Response::extensions`], and returns the RSV bits they own, or an error
+    /// if it cannot honour what the server chose (RFC 6455 9.1 and RFC 7692 5 ask the client to
+    /// fail then). The connection is made with those bits
+    /// ([`Connection::with_extension_bits`]). `check` runs once the rest of the response is
+    /// valid, also when no extension was agreed (then it returns [`Rsv::NONE`], or refuses if the
+    /// layer requires its extension).
+    ///
+    /// ```
+    /// use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
+    /// use sockless::{Config, HandshakeError, RandomError, Rsv, Status};
+    ///
+    /// let rng = |dest: &mut [u8]| -> Result<(), RandomError> { dest.fill(7); Ok(()) }; // tests only!
+    /// let req = ClientRequest::new("localhost", "/")
+    ///     .extensions(&["permessage-deflate; client_max_window_bits", "permessage-deflate"]);
+    /// let mut out = [0u8; 512];
+    /// let (mut handshake, n) = ClientHandshake::new(req, Config::default(), rng, &mut out)?;
+    /// let request = std::str::from_utf8(&out[..n]).unwrap();
+    /// assert!(request.contains(
+    ///     "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, permessage-deflate\r\n"
+    /// ));
+    /// let response = format!(
+    ///     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///      Sec-WebSocket-Accept: {}\r\n\
+    ///      Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n",
+    ///     handshake.expected_accept().as_str()
+    /// );
+    /// let mut headers = [EMPTY_HEADER; 16];
+    /// let Status::Complete(resp) = handshake.parse(response.as_bytes(), &mut headers)? else { unreachable!() };
+    /// let connection = handshake.finish_with_extensions(&resp, |resp| {
+    ///     // The deflate layer reads the agreed parameters here (and refuses what it cannot do).
+    ///     let agreed = resp.extensions().find(|e| e.name() == "permessage-deflate");
+    ///     Ok(if agreed.is_some() { Rsv::RSV1 } else { Rsv::NONE })
+    /// })?;
+    /// assert_eq!(connection.extension_bits(), Rsv::RSV1);
+    /// # Ok::<(), HandshakeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish); [`HandshakeError::InvalidHeaderList`] for a
+    /// `Sec-WebSocket-Extensions` that does not follow its grammar,
+    /// [`HandshakeError::ExtensionNotOffered`] for an extension not offered,
+    /// [`HandshakeError::ExtensionRefused`] for one named twice, and whatever `check` returns
+    /// (normally [`HandshakeError::ExtensionRefused`]).
+    pub fn finish_with_extensions(
+        self,
+        response: &Response<'_, '_>,
+        check: impl FnOnce(&Response<'_, '_>) -> Result<Rsv, HandshakeError>,
+    ) -> Result<Connection<R>, HandshakeError> {
         let headers = response.headers;
         if response.status != 101 {
             return Err(HandshakeError::UnexpectedStatus(response.status));
@@ -316,9 +423,7 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
             Ok(Some(v)) if trim(v) == self.accept.as_bytes() => {}
             _ => return Err(HandshakeError::AcceptMismatch),
         }
-        if values(headers, "sec-websocket-extensions").any(|v| list::tokens(v).next().is_some()) {
-            return Err(HandshakeError::ExtensionNotOffered);
-        }
+        self.check_agreed_extensions(headers)?;
         match single(headers, "sec-websocket-protocol") {
             Ok(None) => {}
             Ok(Some(p))
@@ -329,7 +434,29 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
                     .any(|o| o.as_bytes() == trim(p)) => {}
             _ => return Err(HandshakeError::ProtocolNotOffered),
         }
-        Ok(Connection::client(self.config, self.rng))
+        let bits = check(response)?;
+        Ok(Connection::client(self.config, self.rng).with_extension_bits(bits))
+    }
+
+    /// The generic rules on the extensions a response agrees to (RFC 6455 4.1, 9.1): the
+    /// grammar, each one offered, and none named twice. The work is linear in the header
+    /// values times the (caller-given) number of offers: every extension before a repeated one
+    /// was offered, so a repeat is found among the first offers + 1 of them.
+    fn check_agreed_extensions(&self, headers: &[Header<'_>]) -> Result<(), HandshakeError> {
+        let agreed = || values(headers, "sec-websocket-extensions").flat_map(list::extensions);
+        for (i, ext) in agreed().enumerate() {
+            let ext = ext.map_err(|_| HandshakeError::InvalidHeaderList)?;
+            if !self.request.offers(ext.name()) {
+                return Err(HandshakeError::ExtensionNotOffered);
+            }
+            let same = |e: Result<Extension<'_>, _>| {
+                e.is_ok_and(|e| e.name().eq_ignore_ascii_case(ext.name()))
+            };
+            if agreed().take(i).any(same) {
+                return Err(HandshakeError::ExtensionRefused);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +495,16 @@ impl<'h, 'b> Response<'h, 'b> {
     /// The reason phrase.
     pub fn reason(&self) -> &'b str {
         self.reason
+    }
+
+    /// The extensions the server agreed to, with their parameters, across all
+    /// `Sec-WebSocket-Extensions` headers, in order. Entries that do not follow the grammar are
+    /// skipped here; [`ClientHandshake::finish_with_extensions`] refuses a response with any,
+    /// before its check reads this.
+    pub fn extensions(&self) -> impl Iterator<Item = Extension<'b>> + '_ {
+        values(self.headers, "sec-websocket-extensions")
+            .flat_map(list::extensions)
+            .filter_map(Result::ok)
     }
 
     /// The subprotocol the server chose, if any.

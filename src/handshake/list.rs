@@ -186,7 +186,7 @@ fn split_param(s: &[u8]) -> Result<(Param<'_>, &[u8]), ListError> {
 /// Use `is_token` to check that an element is a valid token.
 #[derive(Clone, Debug)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
-pub struct Tokens<'a> {
+pub(crate) struct Tokens<'a> {
     rest: &'a [u8],
 }
 
@@ -234,7 +234,7 @@ impl FusedIterator for Tokens<'_> {}
 /// Why a `Sec-WebSocket-Extensions` value could not be parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ListError {
+pub(crate) enum ListError {
     /// A token was required but is missing or starts with a byte that cannot
     /// appear in a token: an empty extension name (`;a`), an empty parameter
     /// name (`a;`, `a; =1`) or an empty unquoted parameter value (`a; b=`,
@@ -275,7 +275,7 @@ impl fmt::Display for ListError {
 /// iterator yields `None` forever. Empty list elements are skipped.
 #[derive(Clone, Debug)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
-pub struct Extensions<'a> {
+pub(crate) struct Extensions<'a> {
     rest: &'a [u8],
     done: bool,
 }

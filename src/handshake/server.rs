@@ -4,6 +4,7 @@ use super::{list, trim, uri, values, AcceptKey, Extension, HeadScanner, Header, 
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::{BufferTooSmall, HandshakeError};
+use crate::frame::Rsv;
 use crate::Status;
 
 /// Parses a client's upgrade request, fed as it arrives.
@@ -98,19 +99,9 @@ impl ServerHandshake {
     }
 
     /// How many request bytes the head scanner has examined: each byte once, however the request
-    /// is fed (a diagnostic for the linear-work guarantee).
-    ///
-    /// ```
-    /// use sockless::handshake::{ServerHandshake, EMPTY_HEADER};
-    /// let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-    /// let mut handshake = ServerHandshake::new(sockless::Config::default());
-    /// for end in 1..=head.len() {
-    ///     let mut headers = [EMPTY_HEADER; 8];
-    ///     assert!(handshake.parse(&head[..end], &mut headers).is_ok());
-    /// }
-    /// assert_eq!(handshake.bytes_examined(), head.len()); // not head.len()² / 2
-    /// ```
-    pub fn bytes_examined(&self) -> usize {
+    /// is fed (the tests check the linear-work guarantee with it).
+    #[cfg(test)]
+    pub(crate) fn bytes_examined(&self) -> usize {
         self.scanner.examined()
     }
 
@@ -329,14 +320,20 @@ impl<'h, 'b> Request<'h, 'b> {
     }
 
     /// Accepts the upgrade: writes the `101 Switching Protocols` response into `out` and returns
-    /// its length with the server [`Connection`]. No extension is accepted, so any offered ones are
-    /// declined by omission. If the request had `Expect: 100-continue`, a `100 Continue` response
-    /// goes before the `101` in the same output (RFC 7230 6.7), and the length counts both.
+    /// its length with the server [`Connection`]. Extensions are agreed only by
+    /// [`Accept::extension`], whose value goes into `Sec-WebSocket-Extensions` and whose RSV bits
+    /// the connection lets the peer set ([`Connection::with_extension_bits`]); offers not named
+    /// there are declined by omission. If the request had `Expect: 100-continue`, a
+    /// `100 Continue` response goes before the `101` in the same output (RFC 7230 6.7), and the
+    /// length counts both.
     ///
     /// # Errors
     /// [`HandshakeError::ProtocolNotOffered`] if the chosen subprotocol was not offered,
-    /// [`HandshakeError::InvalidHeader`] for an extra header that cannot be written, and
-    /// [`HandshakeError::BufferTooSmall`]; nothing is written, and the request can be accepted again.
+    /// [`HandshakeError::ExtensionNotOffered`] if the extension value names one the client did
+    /// not offer, [`HandshakeError::InvalidHeader`] for an extension value that is not a list of
+    /// extensions (or names one twice) or an extra header that cannot be written, and
+    /// [`HandshakeError::BufferTooSmall`]; nothing is written, and the request can be accepted
+    /// again.
     pub fn accept(
         &self,
         accept: &Accept<'_>,
@@ -346,6 +343,9 @@ impl<'h, 'b> Request<'h, 'b> {
             if !self.protocols().any(|offered| offered == p) {
                 return Err(HandshakeError::ProtocolNotOffered);
             }
+        }
+        if let Some((value, _)) = accept.extension {
+            self.check_extension_answer(value.as_bytes())?;
         }
         for (name, value) in accept.headers {
             super::check_extra_header(name, value)?;
@@ -362,12 +362,41 @@ impl<'h, 'b> Request<'h, 'b> {
             if let Some(p) = accept.protocol {
                 w.header("Sec-WebSocket-Protocol", p.as_bytes());
             }
+            if let Some((value, _)) = accept.extension {
+                w.header("Sec-WebSocket-Extensions", value.as_bytes());
+            }
             for (name, value) in accept.headers {
                 w.header(name, value);
             }
             w.put(b"\r\n");
         })?;
-        Ok((n, Connection::server(self.config)))
+        let bits = accept.extension.map_or(Rsv::NONE, |(_, bits)| bits);
+        Ok((n, Connection::server(self.config).with_extension_bits(bits)))
+    }
+
+    /// Checks the server's `Sec-WebSocket-Extensions` answer: a header value that is a
+    /// non-empty list of extensions (RFC 6455 9.1), each offered by the client, none twice.
+    fn check_extension_answer(&self, value: &[u8]) -> Result<(), HandshakeError> {
+        let answer = || list::extensions(value);
+        if !super::is_field_value(value) || answer().next().is_none() {
+            return Err(HandshakeError::InvalidHeader);
+        }
+        for (i, ext) in answer().enumerate() {
+            let ext = ext.map_err(|_| HandshakeError::InvalidHeader)?;
+            if !self
+                .extensions()
+                .any(|o| o.name().eq_ignore_ascii_case(ext.name()))
+            {
+                return Err(HandshakeError::ExtensionNotOffered);
+            }
+            let same = |e: Result<Extension<'_>, _>| {
+                e.is_ok_and(|e| e.name().eq_ignore_ascii_case(ext.name()))
+            };
+            if answer().take(i).any(same) {
+                return Err(HandshakeError::InvalidHeader);
+            }
+        }
+        Ok(())
     }
 
     /// Refuses the upgrade with an HTTP `status` (for example 403 for an untrusted origin, 404 for
@@ -383,26 +412,67 @@ impl<'h, 'b> Request<'h, 'b> {
     }
 }
 
-/// How to accept a request: the chosen subprotocol and extra response headers.
+/// How to accept a request: the chosen subprotocol, the agreed extensions and extra response
+/// headers.
 ///
 /// ```
 /// use sockless::handshake::Accept;
-/// let accept = Accept::new().protocol("chat").headers(&[("Server", b"sockless")]);
+/// use sockless::Rsv;
+/// let accept = Accept::new()
+///     .protocol("chat")
+///     .extension("permessage-deflate; server_no_context_takeover", Rsv::RSV1)
+///     .headers(&[("Server", b"sockless")]);
 /// # let _ = accept;
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Accept<'a> {
     protocol: Option<&'a str>,
+    extension: Option<(&'a str, Rsv)>,
     headers: &'a [(&'a str, &'a [u8])],
 }
 
 impl<'a> Accept<'a> {
-    /// Accept with no subprotocol and no extra headers.
+    /// Accept with no subprotocol, no extension and no extra headers.
     pub const fn new() -> Self {
         Self {
             protocol: None,
+            extension: None,
             headers: &[],
         }
+    }
+
+    /// Agree to extensions: `value` is the `Sec-WebSocket-Extensions` answer, as it goes on the
+    /// wire (`"permessage-deflate; server_no_context_takeover"`; several extensions
+    /// comma-separated, each one the client offered, named once), and `bits` the RSV bits those
+    /// extensions own, which the connection [`Request::accept`] makes then accepts on the first
+    /// frame of a message and lets [`Connection::send_frame_with`] set. The extension's layer
+    /// chooses both from the offers in [`Request::extensions`].
+    ///
+    /// ```
+    /// use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
+    /// use sockless::{Config, Rsv, Status};
+    ///
+    /// let request = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    /// let mut handshake = ServerHandshake::new(Config::default());
+    /// let mut headers = [EMPTY_HEADER; 16];
+    /// let Status::Complete(req) = handshake.parse(request, &mut headers)? else { unreachable!() };
+    /// let offered = req.extensions().any(|e| e.name() == "permessage-deflate");
+    /// let accept = if offered {
+    ///     Accept::new().extension("permessage-deflate", Rsv::RSV1)
+    /// } else {
+    ///     Accept::new()
+    /// };
+    /// let mut out = [0u8; 256];
+    /// let (n, connection) = req.accept(&accept, &mut out)?;
+    /// assert!(out[..n].windows(44).any(|w| w == b"Sec-WebSocket-Extensions: permessage-deflate"));
+    /// assert_eq!(connection.extension_bits(), Rsv::RSV1);
+    /// # Ok::<(), sockless::HandshakeError>(())
+    /// ```
+    pub const fn extension(mut self, value: &'a str, bits: Rsv) -> Self {
+        self.extension = Some((value, bits));
+        self
     }
 
     /// Choose `protocol` (a `&str` or an `Option<&str>`), which must be one the client offered.

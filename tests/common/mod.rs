@@ -156,6 +156,7 @@ impl fmt::Debug for Item {
                 kind,
                 payload,
                 message_done,
+                ..
             } => write!(
                 f,
                 "Frame({kind:?}, {:?}, done={message_done})",
@@ -347,6 +348,7 @@ pub fn drive_with<R: RandomSource>(
                         payload,
                         frame_done,
                         message_done,
+                        ..
                     } => {
                         let (k, joined) = frame.get_or_insert_with(|| (kind, Vec::new()));
                         assert_eq!(*k, kind, "kind changed inside a frame");

@@ -23,7 +23,7 @@ use std::str;
 use sockless::frame::{FrameHeader, OpCode};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, Outgoing, ProtocolError, RandomError,
-    RandomSource, Recv, Role, State, Status,
+    RandomSource, Recv, Role, Rsv, State, Status,
 };
 
 // =============================================================================================
@@ -201,6 +201,7 @@ pub struct Laid {
     pub end: usize,
     pub op: u8,
     pub fin: bool,
+    pub rsv: u8,
     /// The payload, unmasked.
     pub payload: Vec<u8>,
     pub raw: bool,
@@ -231,6 +232,7 @@ pub fn render(frames: &[Fr], role: Role) -> (Vec<u8>, Vec<Laid>) {
                 end: out.len(),
                 op: 0xFF,
                 fin: true,
+                rsv: 0,
                 payload: Vec::new(),
                 raw: true,
             });
@@ -284,6 +286,7 @@ pub fn render(frames: &[Fr], role: Role) -> (Vec<u8>, Vec<Laid>) {
             end: out.len(),
             op: f.op,
             fin: f.fin,
+            rsv: f.rsv,
             payload: f.payload.clone(),
             raw: false,
         });
@@ -295,10 +298,15 @@ pub fn render(frames: &[Fr], role: Role) -> (Vec<u8>, Vec<Laid>) {
 // Events and written frames
 // =============================================================================================
 
-/// What the receiver reports, owned. Data is one whole message, its pieces joined.
+/// What the receiver reports, owned. Data is one whole message, its pieces joined, with the RSV
+/// bits its first frame carried.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Ev {
-    Data { kind: DataKind, payload: Vec<u8> },
+    Data {
+        kind: DataKind,
+        payload: Vec<u8>,
+        rsv: Rsv,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<(u16, String)>),
@@ -308,12 +316,28 @@ pub fn ev_text(s: impl AsRef<[u8]>) -> Ev {
     Ev::Data {
         kind: DataKind::Text,
         payload: s.as_ref().to_vec(),
+        rsv: Rsv::NONE,
     }
 }
 pub fn ev_bin(p: impl AsRef<[u8]>) -> Ev {
     Ev::Data {
         kind: DataKind::Binary,
         payload: p.as_ref().to_vec(),
+        rsv: Rsv::NONE,
+    }
+}
+
+impl Ev {
+    /// A data message whose first frame carried `bits`.
+    pub fn rsv(self, bits: Rsv) -> Self {
+        match self {
+            Ev::Data { kind, payload, .. } => Ev::Data {
+                kind,
+                payload,
+                rsv: bits,
+            },
+            other => other,
+        }
     }
 }
 pub fn ev_ping(p: impl AsRef<[u8]>) -> Ev {
@@ -357,7 +381,17 @@ pub fn hex(bytes: &[u8]) -> String {
 impl fmt::Debug for Ev {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Ev::Data { kind, payload } => write!(f, "Data({kind:?}, {:?})", Bytes(payload)),
+            Ev::Data { kind, payload, rsv } if rsv.is_empty() => {
+                write!(f, "Data({kind:?}, {:?})", Bytes(payload))
+            }
+            Ev::Data { kind, payload, rsv } => {
+                write!(
+                    f,
+                    "Data({kind:?}, {:?}, rsv {:#05b})",
+                    Bytes(payload),
+                    rsv.bits()
+                )
+            }
             Ev::Ping(p) => write!(f, "Ping({:?})", Bytes(p)),
             Ev::Pong(p) => write!(f, "Pong({:?})", Bytes(p)),
             Ev::Close(c) => write!(f, "Close({c:?})"),
@@ -477,6 +511,8 @@ pub struct Case {
     pub area: Area,
     pub role: Role,
     pub config: Config,
+    /// The RSV bits negotiated extensions own (`Connection::with_extension_bits`).
+    pub extension_bits: Rsv,
     /// The endpoint echoes what it receives. With `Frames` or `Streamed`, `written` must be given.
     pub echo: Option<Echo>,
     /// `close(code, reason)` called once this many events were reported (0: before any input).
@@ -506,6 +542,7 @@ pub fn case(area: Area, role: Role, name: impl fmt::Display) -> Case {
         area,
         role,
         config: Config::default(),
+        extension_bits: Rsv::NONE,
         echo: None,
         local_close: None,
         frames: Vec::new(),
@@ -539,6 +576,11 @@ impl Case {
     }
     pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
+        self
+    }
+    /// The endpoint runs with these RSV bits owned by a negotiated extension.
+    pub fn owns(mut self, bits: Rsv) -> Self {
+        self.extension_bits = bits;
         self
     }
     pub fn echo(mut self, echo: Echo) -> Self {
@@ -625,7 +667,13 @@ fn utf8_trigger(layout: &[Laid]) -> Option<(usize, PartialExp)> {
     let mut cur: Option<(DataKind, Vec<(usize, u8)>)> = None;
     for f in layout.iter().filter(|f| !f.raw && f.op <= 2) {
         if f.op != 0 || cur.is_none() {
-            cur = Some((kind_of(f.op), Vec::new()));
+            // A message with an extension's bits is not text until its layer decodes it.
+            let kind = if f.rsv != 0 {
+                DataKind::Binary
+            } else {
+                kind_of(f.op)
+            };
+            cur = Some((kind, Vec::new()));
         }
         let Some((kind, msg)) = cur.as_mut() else {
             continue;
@@ -691,7 +739,7 @@ fn expectations(case: &Case) -> Result<Expected, String> {
             // RFC 6455 5.5.2: a Pong for every Ping unless a Close was received (our own Close
             // forbids only data frames, 5.5.1).
             Ev::Ping(p) if cfg.auto_pong && !peer_closed => written.push(wf_pong(p)),
-            Ev::Data { kind, payload } if case.echo == Some(Echo::Message) && !we_closed => {
+            Ev::Data { kind, payload, .. } if case.echo == Some(Echo::Message) && !we_closed => {
                 written.push(match kind {
                     DataKind::Text => wf_text(payload),
                     DataKind::Binary => wf_bin(payload),
@@ -900,8 +948,11 @@ struct Outcome {
 /// The message being joined from Data pieces, and how much of it is known-valid text.
 struct Joining {
     kind: DataKind,
+    rsv: Rsv,
     bytes: Vec<u8>,
     valid: usize,
+    /// Where the frame in progress ends in `bytes`, by the `frame_remaining` of its pieces.
+    frame_end: Option<u64>,
 }
 
 fn flush<R: RandomSource>(
@@ -933,9 +984,16 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
         Event::Data {
             kind,
             payload,
+            frame_remaining,
             frame_done,
             message_done,
+            rsv,
         } => {
+            if frame_done != (frame_remaining == 0) {
+                o.violations.push(format!(
+                    "frame_done {frame_done} with frame_remaining {frame_remaining}"
+                ));
+            }
             if message_done && !frame_done {
                 o.violations
                     .push("Data with message_done but not frame_done".into());
@@ -946,8 +1004,10 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
             }
             let j = joining.get_or_insert_with(|| Joining {
                 kind,
+                rsv,
                 bytes: Vec::new(),
                 valid: 0,
+                frame_end: None,
             });
             if j.kind != kind {
                 o.violations.push(format!(
@@ -955,8 +1015,23 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
                     j.kind
                 ));
             }
+            if j.rsv != rsv {
+                o.violations.push(format!(
+                    "rsv changed inside a message: {:?} then {rsv:?}",
+                    j.rsv
+                ));
+            }
             j.bytes.extend_from_slice(payload);
-            if kind == DataKind::Text {
+            let end = j.bytes.len() as u64 + frame_remaining;
+            if *j.frame_end.get_or_insert(end) != end {
+                o.violations
+                    .push("frame_remaining disagrees with the pieces delivered".into());
+            }
+            if frame_done {
+                j.frame_end = None;
+            }
+            // A message an extension transformed is not text until its layer decodes it.
+            if kind == DataKind::Text && rsv.is_empty() {
                 match str::from_utf8(&j.bytes[j.valid..]) {
                     Ok(_) => j.valid = j.bytes.len(),
                     Err(e) if e.error_len().is_none() => j.valid += e.valid_up_to(),
@@ -975,6 +1050,7 @@ fn record(ev: Event<'_>, joining: &mut Option<Joining>, o: &mut Outcome) {
                     o.events.push(Ev::Data {
                         kind: j.kind,
                         payload: j.bytes,
+                        rsv: j.rsv,
                     });
                 }
             }
@@ -1095,15 +1171,16 @@ fn drive<R: RandomSource>(mut conn: Connection<R>, case: &Case, input: &[u8], ru
                         o.violations.push("an event that consumed nothing".into());
                         stop = true;
                     }
-                    let piece = match ev {
+                    let piece = match &ev {
                         Event::Data {
                             kind,
                             payload,
                             frame_done,
                             message_done,
+                            ..
                         } => {
                             frame_bytes.extend_from_slice(payload);
-                            frame_done.then_some((kind, message_done))
+                            frame_done.then_some((*kind, *message_done))
                         }
                         _ => None,
                     };
@@ -1214,9 +1291,14 @@ fn seed_of(name: &str) -> u64 {
 
 fn run_once(case: &Case, input: &[u8], run: Run) -> Outcome {
     match case.role {
-        Role::Server => drive(Connection::server(case.config), case, input, run),
+        Role::Server => drive(
+            Connection::server(case.config).with_extension_bits(case.extension_bits),
+            case,
+            input,
+            run,
+        ),
         Role::Client => drive(
-            Connection::client(case.config, client_rng()),
+            Connection::client(case.config, client_rng()).with_extension_bits(case.extension_bits),
             case,
             input,
             run,

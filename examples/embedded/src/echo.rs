@@ -216,11 +216,15 @@ pub fn echo<T: Transport, R: RandomSource>(
                     message_done,
                     ..
                 })) => {
-                    // The piece is the tail of what was consumed (after the frame header, if
-                    // this call took one): take it again, mutably, to pass it on in place.
-                    let start = pos - payload.len();
-                    let piece = buffers.rx.get_mut(start..pos).unwrap_or_default();
-                    echo_piece(transport, conn, kind, piece, message_done, &mut buffers.tx)?;
+                    // The piece is unmasked in place in `buffers.rx`: echo it from there.
+                    echo_piece(
+                        transport,
+                        conn,
+                        kind,
+                        payload,
+                        message_done,
+                        &mut buffers.tx,
+                    )?;
                 }
                 // A Ping (its Pong is queued), a Pong, or the peer's Close (the reply is queued).
                 Ok(Recv::Event(_)) => {}

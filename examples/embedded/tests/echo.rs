@@ -180,6 +180,7 @@ impl Peer {
                     payload,
                     frame_done,
                     message_done,
+                    ..
                 }) => {
                     self.echo_frames += usize::from(frame_done);
                     let (k, msg) = self.message.get_or_insert_with(|| (kind, Vec::new()));

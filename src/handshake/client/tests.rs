@@ -7,7 +7,7 @@ use super::*;
 use crate::config::HandshakeLimits;
 use crate::connection::{Event, Recv, Role, State};
 use crate::error::BufferTooSmall;
-use crate::frame::DataKind;
+use crate::frame::{DataKind, Rsv};
 use crate::handshake::EMPTY_HEADER;
 use crate::rand::RandomError;
 use std::format;
@@ -441,9 +441,11 @@ fn interim_responses_before_the_101_are_skipped() {
         r.result,
         Ok(Recv::Event(Event::Data {
             kind: DataKind::Text,
-            payload: b"\r\n\r\n!",
+            payload: &mut { *b"\r\n\r\n!" },
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: crate::Rsv::NONE,
         }))
     );
 }
@@ -882,7 +884,6 @@ fn any_extension_in_the_response_is_refused() {
         "permessage-deflate; server_no_context_takeover",
         "x-webkit-deflate-frame",
         ", foo",
-        "b@d syntax",
     ] {
         let line = format!("Sec-WebSocket-Extensions: {value}");
         assert_refused(
@@ -898,6 +899,173 @@ fn any_extension_in_the_response_is_refused() {
             "Sec-WebSocket-Extensions: foo",
         ]),
         HandshakeError::ExtensionNotOffered,
+    );
+}
+
+#[test]
+fn a_malformed_extension_answer_is_refused() {
+    assert_refused(
+        &[],
+        &ok_response(&["Sec-WebSocket-Extensions: b@d syntax"]),
+        HandshakeError::InvalidHeaderList,
+    );
+}
+
+// ---- Offering extensions ----
+
+/// A handshake offering `offers`, with the request it wrote.
+fn offering(offers: &'static [&'static str]) -> (ClientHandshake<'static, Rng>, Vec<u8>) {
+    let mut out = [0u8; 512];
+    let req = ClientRequest::new("example.com", "/chat").extensions(offers);
+    let (hs, n) = ClientHandshake::new(req, Config::default(), counting as Rng, &mut out).unwrap();
+    (hs, out[..n].to_vec())
+}
+
+/// Finishes a handshake offering `offers` with a 101 carrying `lines`, with a check that
+/// records the agreed extensions' names and grants RSV1 for permessage-deflate.
+fn finish_offering(
+    offers: &'static [&'static str],
+    lines: &[&str],
+) -> (Result<Connection<Rng>, HandshakeError>, Vec<String>) {
+    let (mut hs, _) = offering(offers);
+    let input = ok_response(lines);
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+        panic!("not parsed");
+    };
+    let mut seen = Vec::new();
+    let r = hs.finish_with_extensions(&resp, |resp| {
+        seen.extend(resp.extensions().map(|e| {
+            let params: Vec<String> = e.params().map(|p| p.name().to_string()).collect();
+            format!("{}{}", e.name(), params.concat())
+        }));
+        Ok(
+            if resp.extensions().any(|e| e.name() == "permessage-deflate") {
+                Rsv::RSV1
+            } else {
+                Rsv::NONE
+            },
+        )
+    });
+    (r, seen)
+}
+
+#[test]
+fn offers_are_written_in_one_header_in_order() {
+    let (_, request) = offering(&["permessage-deflate; client_max_window_bits", "x-foo"]);
+    let text = String::from_utf8(request).unwrap();
+    assert!(
+        text.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-foo\r\n"
+        ),
+        "{text}"
+    );
+    let (_, request) = offering(&[]);
+    assert!(!String::from_utf8(request)
+        .unwrap()
+        .contains("Sec-WebSocket-Extensions"));
+}
+
+#[test]
+fn offers_that_are_not_one_extension_are_refused() {
+    for bad in [
+        &[""][..],
+        &["a, b"],
+        &["a b"],
+        &["a; b="],
+        &["a;\r\nInjected: 1"],
+        &["ok", "a; b=\"c d\""],
+    ] {
+        let req = ClientRequest::new("example.com", "/").extensions(bad);
+        let r = ClientHandshake::new(req, Config::default(), counting as Rng, &mut [0u8; 512]);
+        assert_eq!(r.map(|_| ()), Err(HandshakeError::InvalidHeader), "{bad:?}");
+    }
+}
+
+#[test]
+fn an_agreed_extension_gives_the_connection_its_bits() {
+    let offers = &[
+        "permessage-deflate; client_max_window_bits",
+        "permessage-deflate",
+    ];
+    let (r, seen) = finish_offering(
+        offers,
+        &["Sec-WebSocket-Extensions: Permessage-Deflate; server_no_context_takeover"],
+    );
+    // Names compare without case; the check sees the server's spelling.
+    assert_eq!(r.map(|c| c.extension_bits()), Ok(Rsv::NONE));
+    assert_eq!(seen, ["Permessage-Deflateserver_no_context_takeover"]);
+    let (r, seen) = finish_offering(
+        offers,
+        &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10"],
+    );
+    assert_eq!(r.map(|c| c.extension_bits()), Ok(Rsv::RSV1));
+    assert_eq!(seen, ["permessage-deflateclient_max_window_bits"]);
+    // No extension agreed: the check still runs, and sees none.
+    let (r, seen) = finish_offering(offers, &[]);
+    assert_eq!(r.map(|c| c.extension_bits()), Ok(Rsv::NONE));
+    assert!(seen.is_empty());
+}
+
+#[test]
+fn agreed_extensions_must_be_offered_and_named_once() {
+    let offers = &["permessage-deflate", "x-foo"];
+    for (lines, expected) in [
+        (
+            &["Sec-WebSocket-Extensions: x-bar"][..],
+            HandshakeError::ExtensionNotOffered,
+        ),
+        (
+            &["Sec-WebSocket-Extensions: x-foo, x-bar"],
+            HandshakeError::ExtensionNotOffered,
+        ),
+        (
+            &["Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate"],
+            HandshakeError::ExtensionRefused,
+        ),
+        (
+            &[
+                "Sec-WebSocket-Extensions: x-foo",
+                "Sec-WebSocket-Extensions: X-FOO; a=1",
+            ],
+            HandshakeError::ExtensionRefused,
+        ),
+        (
+            &["Sec-WebSocket-Extensions: x-foo; a=\"b c\""],
+            HandshakeError::InvalidHeaderList,
+        ),
+    ] {
+        let (r, seen) = finish_offering(offers, lines);
+        assert_eq!(r.map(|_| ()), Err(expected), "{lines:?}");
+        assert!(seen.is_empty(), "the check runs only on a valid answer");
+    }
+    // Both offered, each once: fine.
+    let (r, seen) = finish_offering(
+        offers,
+        &[
+            "Sec-WebSocket-Extensions: x-foo",
+            "Sec-WebSocket-Extensions: permessage-deflate",
+        ],
+    );
+    assert_eq!(r.map(|c| c.extension_bits()), Ok(Rsv::RSV1));
+    assert_eq!(seen, ["x-foo", "permessage-deflate"]);
+}
+
+#[test]
+fn the_check_can_refuse_and_finish_agrees_to_no_extension() {
+    let (mut hs, _) = offering(&["permessage-deflate"]);
+    let input = ok_response(&["Sec-WebSocket-Extensions: permessage-deflate; bogus"]);
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(resp)) = hs.parse(&input, &mut headers) else {
+        panic!("not parsed");
+    };
+    let refused = hs
+        .clone()
+        .finish_with_extensions(&resp, |_| Err(HandshakeError::ExtensionRefused));
+    assert_eq!(refused.map(|_| ()), Err(HandshakeError::ExtensionRefused));
+    assert_eq!(
+        hs.finish(&resp).map(|_| ()),
+        Err(HandshakeError::ExtensionRefused)
     );
 }
 
@@ -1164,9 +1332,11 @@ fn frames_after_the_101_go_to_the_connection() {
         r.result,
         Ok(Recv::Event(Event::Data {
             kind: DataKind::Text,
-            payload: b"Hello",
+            payload: &mut { *b"Hello" },
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: crate::Rsv::NONE,
         }))
     );
     let r = conn.receive(&mut rest[text.len()..]);

@@ -278,6 +278,79 @@ fn accept_with_protocol_and_extra_headers() {
     );
 }
 
+/// The request with these extension offers, accepted with `accept`.
+fn accept_offers(offers: &str, accept: &Accept<'_>) -> Result<(String, Rsv), HandshakeError> {
+    let line = format!("Sec-WebSocket-Extensions: {offers}");
+    let input = valid_with(&[&line]);
+    let mut hs = ServerHandshake::new(Config::default());
+    let mut headers = [EMPTY_HEADER; 16];
+    let Ok(Status::Complete(req)) = hs.parse(&input, &mut headers) else {
+        panic!("not parsed");
+    };
+    let mut out = [0u8; 512];
+    let (n, conn) = req.accept(accept, &mut out)?;
+    Ok((
+        String::from_utf8(out[..n].to_vec()).unwrap(),
+        conn.extension_bits(),
+    ))
+}
+
+#[test]
+fn accept_agrees_to_an_offered_extension_with_its_bits() {
+    let offers = "permessage-deflate; client_max_window_bits, x-foo";
+    let (text, bits) = accept_offers(
+        offers,
+        &Accept::new().extension("permessage-deflate; server_no_context_takeover", Rsv::RSV1),
+    )
+    .unwrap();
+    assert!(text.contains(
+        "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+    ));
+    assert_eq!(bits, Rsv::RSV1);
+    let (text, bits) = accept_offers(
+        offers,
+        &Accept::new().extension("X-Foo, permessage-deflate", Rsv::RSV1 | Rsv::RSV2),
+    )
+    .unwrap();
+    assert!(text.contains("\r\nSec-WebSocket-Extensions: X-Foo, permessage-deflate\r\n"));
+    assert_eq!(bits, Rsv::RSV1 | Rsv::RSV2);
+    // Without `extension`, offers are declined by omission.
+    let (text, bits) = accept_offers(offers, &Accept::new()).unwrap();
+    assert!(!text.contains("Sec-WebSocket-Extensions"));
+    assert_eq!(bits, Rsv::NONE);
+}
+
+#[test]
+fn accept_refuses_an_extension_answer_it_cannot_give() {
+    let offers = "permessage-deflate, x-foo";
+    for (value, expected) in [
+        ("x-bar", HandshakeError::ExtensionNotOffered),
+        ("x-foo, x-bar", HandshakeError::ExtensionNotOffered),
+        ("", HandshakeError::InvalidHeader),
+        (" , ", HandshakeError::InvalidHeader),
+        ("x-foo, x-foo", HandshakeError::InvalidHeader),
+        ("x-foo b", HandshakeError::InvalidHeader),
+        ("x-foo\r\nInjected: 1", HandshakeError::InvalidHeader),
+    ] {
+        assert_eq!(
+            accept_offers(offers, &Accept::new().extension(value, Rsv::RSV1)),
+            Err(expected),
+            "{value:?}"
+        );
+    }
+}
+
+#[test]
+fn a_request_fed_byte_by_byte_is_scanned_once() {
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let mut hs = ServerHandshake::new(Config::default());
+    for end in 1..=head.len() {
+        let mut headers = [EMPTY_HEADER; 8];
+        assert!(hs.parse(&head[..end], &mut headers).is_ok());
+    }
+    assert_eq!(hs.bytes_examined(), head.len()); // not head.len()² / 2
+}
+
 #[test]
 fn accept_can_be_called_again_on_the_same_request() {
     let mut hs = ServerHandshake::new(Config::default());
@@ -1237,9 +1310,11 @@ fn bytes_after_the_head_are_not_part_of_it() {
         r.result,
         Ok(Recv::Event(Event::Data {
             kind: DataKind::Text,
-            payload: b"\r\n\r\nhi",
+            payload: &mut { *b"\r\n\r\nhi" },
+            frame_remaining: 0,
             frame_done: true,
             message_done: true,
+            rsv: crate::Rsv::NONE,
         }))
     );
 }
@@ -1413,6 +1488,7 @@ fn write_error_for_every_error() {
         (E::UnexpectedStatus(403), 400, "Bad Request"),
         (E::AcceptMismatch, 400, "Bad Request"),
         (E::ExtensionNotOffered, 400, "Bad Request"),
+        (E::ExtensionRefused, 400, "Bad Request"),
         (
             E::BufferTooSmall(BufferTooSmall { needed: 1 }),
             500,
