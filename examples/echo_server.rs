@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example echo_server -- [ADDR] [--max-message BYTES] [--protocol NAME]...
 //!     [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]
-//!     [--close-timeout SECS] [--write-timeout SECS]
+//!     [--close-timeout SECS] [--write-timeout SECS] [--allow-origin ORIGIN]...
 //! ```
 //!
 //! * `ADDR`: where to listen, default `127.0.0.1:9001` (`127.0.0.1:0` picks a free port). Once bound,
@@ -17,6 +17,11 @@
 //! * `--max-connections N`: how many connections are served at once, default 1024. Past that, a
 //!   new connection is answered `503 Service Unavailable` (with `Retry-After: 1`) and closed at
 //!   once; new connections are served again as soon as one ends.
+//! * `--allow-origin ORIGIN` (repeatable): the origins (`https://app.example`, `null`) whose pages
+//!   may connect. A request with any other `Origin` is refused with `403 Forbidden`; a request
+//!   without `Origin` (a client that is not a browser, carrying no browser's cookies) is served.
+//!   Without this option every origin is allowed. Origins compare as RFC 6454 says (see
+//!   `sockless::handshake::origin`): scheme and host without case, default ports dropped.
 //!
 //! The deadlines, in seconds (fractions like `0.5` work, up to 1000000). Each one is a point in
 //! time, not a timeout per `read` or `write`: a client sending one byte just before every read
@@ -63,7 +68,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
-use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
+use sockless::handshake::{Accept, Origin, ServerHandshake, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, HandshakeError, Outgoing, Recv, SendError,
     State, Status,
@@ -71,7 +76,7 @@ use sockless::{
 
 const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol NAME]...\n\
      \x20                  [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]\n\
-     \x20                  [--close-timeout SECS] [--write-timeout SECS]\n\
+     \x20                  [--close-timeout SECS] [--write-timeout SECS] [--allow-origin ORIGIN]...\n\
      \n  ADDR                      address to listen on (default 127.0.0.1:9001)\
      \n  --max-message BYTES       largest message and frame accepted (default 16777216)\
      \n  --protocol NAME           a subprotocol to support; may repeat\
@@ -80,6 +85,8 @@ const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol
      \n  --idle-timeout SECS       time allowed between two complete frames (default 60)\
      \n  --close-timeout SECS      time for the connection to end after our Close (default 5)\
      \n  --write-timeout SECS      time to write out each batch of output (default 60)\
+     \n  --allow-origin ORIGIN     an origin whose pages may connect (403 for others); may repeat;\
+     \n                            requests without Origin are served (default: allow all)\
      \n  SECS is in seconds, fractions allowed (0.5), at most 1000000";
 
 /// The receive buffer. Any size of at least 139 bytes works (a frame header and a whole control
@@ -157,6 +164,8 @@ struct Options {
     protocols: Vec<String>,
     max_connections: usize,
     timeouts: Timeouts,
+    /// `--allow-origin`: empty means every origin is allowed.
+    allow_origins: Vec<String>,
 }
 
 /// The deadlines of every connection (the module docs say what each one bounds).
@@ -180,6 +189,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
             close: Duration::from_secs(5),
             write: Duration::from_secs(60),
         },
+        allow_origins: Vec::new(),
     };
     let mut addr = None;
     while let Some(arg) = args.next() {
@@ -206,6 +216,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
             "--idle-timeout" => opts.timeouts.idle = seconds(&arg, &value()?)?,
             "--close-timeout" => opts.timeouts.close = seconds(&arg, &value()?)?,
             "--write-timeout" => opts.timeouts.write = seconds(&arg, &value()?)?,
+            "--allow-origin" => {
+                let value = value()?;
+                if value != "null" && Origin::parse(&value).is_none() {
+                    return Err(format!(
+                        "bad --allow-origin value {value:?} (scheme://host[:port], or null)"
+                    ));
+                }
+                opts.allow_origins.push(value);
+            }
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
             _ => addr = Some(arg),
@@ -264,6 +283,7 @@ fn main() -> ExitCode {
     config.max_message_len = opts.max_message;
     config.max_frame_len = opts.max_message;
     let protocols: Arc<[String]> = opts.protocols.into();
+    let allow_origins: Arc<[String]> = opts.allow_origins.into();
     let timeouts = opts.timeouts;
     let active = Arc::new(AtomicUsize::new(0));
 
@@ -292,6 +312,7 @@ fn main() -> ExitCode {
             continue;
         };
         let protocols = Arc::clone(&protocols);
+        let allow_origins = Arc::clone(&allow_origins);
         let spawned = thread::Builder::new()
             .name("connection".to_owned())
             .spawn(move || {
@@ -300,7 +321,7 @@ fn main() -> ExitCode {
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
-                match serve(stream, config, &protocols, timeouts) {
+                match serve(stream, config, &protocols, &allow_origins, timeouts) {
                     Ok(outcome) => eprintln!("{peer}: {outcome}"),
                     Err(e) => eprintln!("{peer}: error: {e}"),
                 }
@@ -359,6 +380,7 @@ fn serve(
     stream: TcpStream,
     config: Config,
     protocols: &[String],
+    allow_origins: &[String],
     timeouts: Timeouts,
 ) -> Result<String> {
     let handshake_deadline = Instant::now() + timeouts.handshake;
@@ -389,9 +411,21 @@ fn serve(
         match handshake.parse(&rbuf[..filled], &mut headers) {
             Ok(Status::Partial) => continue,
             Ok(Status::Complete(req)) => {
+                // A browser sends `Origin`, the site whose page opened the connection: refuse the
+                // ones not allowed (RFC 6455 10.2). Without `Origin`, it is not a browser.
+                let allowed: Vec<&str> = allow_origins.iter().map(String::as_str).collect();
+                if !allowed.is_empty() && !req.origin_allowed(&allowed) {
+                    let deadline = out.close_within(timeouts.close);
+                    let n = req.reject(403, out.spare())?;
+                    out.commit(n);
+                    out.flush()?;
+                    let origin = String::from_utf8_lossy(req.header("origin").unwrap_or_default());
+                    let outcome = format!("refused with 403: Origin {origin:?} is not allowed");
+                    linger_close(&mut out.socket, &mut rbuf, deadline);
+                    return Ok(outcome);
+                }
                 // The client lists subprotocols in its order of preference: take the first one
-                // we support. A browser also sends `Origin`; a server on a public address should
-                // check `req.origin()` against the sites it trusts (RFC 6455 10.2).
+                // we support.
                 let protocol = req
                     .protocols()
                     .find(|offered| protocols.iter().any(|p| p == offered));

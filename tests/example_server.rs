@@ -1,6 +1,7 @@
 //! The `echo_server` example under hostile load, over loopback: its deadlines (handshake, close,
-//! idle, write) hold however slowly a client trickles bytes or reads, and its connection cap
-//! answers 503 past the limit and serves again once a slot frees.
+//! idle, write) hold however slowly a client trickles bytes or reads, its connection cap
+//! answers 503 past the limit and serves again once a slot frees, and `--allow-origin` refuses
+//! other origins with 403.
 //!
 //! Each test starts the built example, `target/<profile>/examples/echo_server`, with
 //! `127.0.0.1:0` and short deadlines, reads the port from its `listening on IP:PORT` line, and
@@ -576,6 +577,8 @@ fn bad_option_values_are_usage_errors() {
         ["--write-timeout", "inf"],
         ["--max-connections", "0"],
         ["--max-message", "x"],
+        ["--allow-origin", "http://a.example/"],
+        ["--allow-origin", "a.example"],
     ] {
         let mut child = Command::new(example_path())
             .arg("127.0.0.1:0")
@@ -622,4 +625,37 @@ fn a_plain_http_1_0_get_is_served_the_page() {
         body.contains("new WebSocket("),
         "not the echo page: {body:?}"
     );
+}
+
+/// `--allow-origin` serves the origins listed (compared as RFC 6454 serializations) and requests
+/// without `Origin`, and refuses every other origin with 403 before any frame is exchanged.
+#[test]
+fn allow_origin_refuses_other_origins_with_403() {
+    let server = Server::start(&["--allow-origin", "http://a.example"]);
+    let with_origin = |origin: &str| {
+        let head = String::from_utf8(REQUEST.to_vec()).expect("an ASCII request");
+        let head = head.replacen("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"), 1);
+        let mut tcp = connect(server.addr);
+        tcp.write_all(head.as_bytes()).expect("write the request");
+        let response = read_head(&mut tcp);
+        (tcp, response)
+    };
+    for origin in ["http://a.example", "HTTP://A.example:80"] {
+        let (mut tcp, head) = with_origin(origin);
+        assert!(head.starts_with("HTTP/1.1 101 "), "{origin}: {head:?}");
+        echo_round_trip(&mut tcp, "allowed");
+    }
+    let mut tcp = open(server.addr);
+    echo_round_trip(&mut tcp, "no Origin: not a browser");
+    for origin in ["http://evil.example", "https://a.example", "null"] {
+        let (mut tcp, head) = with_origin(origin);
+        assert!(
+            head.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+            "{origin}: {head:?}"
+        );
+        assert!(head.contains("\r\nConnection: close\r\n"), "{head:?}");
+        let mut rest = Vec::new();
+        tcp.read_to_end(&mut rest).expect("the server closes");
+        assert!(rest.is_empty(), "bytes after the 403: {rest:?}");
+    }
 }

@@ -19,7 +19,7 @@ import tempfile
 import time
 import traceback
 
-from . import chromium_peer, node_peer, raw, websockets_peer, wsproto_peer
+from . import chromium_peer, node_peer, raw, tls_peer, websockets_peer, wsproto_peer
 from .common import (
     BUDGET,
     D_CLIENT,
@@ -40,7 +40,7 @@ from .library import LIB_SCENARIOS, LibraryTests
 # The direction families; "server" is one direction per server example, named after it.
 SERVER = "server"
 FAMILY_ATTR = {SERVER: "server", D_CLIENT: "echo_client", D_LIB_CLIENT: "library_client", D_LIB_SERVER: "library_server"}
-FIXED_DIRECTIONS = [D_CLIENT, D_LIB_CLIENT, D_LIB_SERVER]
+FIXED_DIRECTIONS = [D_CLIENT, D_LIB_CLIENT, D_LIB_SERVER] + tls_peer.DIRECTIONS
 # The order of the sections. raw's echo_client cases come after node-ws's, as they always have.
 ORDER = (
     [("raw", SERVER)]
@@ -240,6 +240,9 @@ def main(argv=None):
                 section(name, D_CLIENT, lambda: fn(runner, R))
             else:
                 library(peer, family, fn)
+        # websockets over TLS against wss_server and wss_client, last.
+        section(tls_peer.PEER, tls_peer.D_WSS_SERVER, lambda: tls_peer.against_wss_server(args.examples_dir, workdir, R))
+        section(tls_peer.PEER, tls_peer.D_WSS_CLIENT, lambda: tls_peer.wss_client_direction(args.examples_dir, workdir, R))
     except KeyboardInterrupt:
         R.record("harness", "-", "interrupted", False, "")
     finally:

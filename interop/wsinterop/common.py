@@ -35,7 +35,7 @@ SERVER_PROTOCOLS = ["proto-c", "proto-b"]
 D_CLIENT = "echo_client"
 D_LIB_CLIENT = "library-client"
 D_LIB_SERVER = "library-server"
-PEERS = ["raw", "websockets", "wsproto", "node-ws", "chromium"]
+PEERS = ["raw", "websockets", "wsproto", "node-ws", "chromium", "websockets-tls"]
 
 
 class HarnessError(Exception):

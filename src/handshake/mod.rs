@@ -13,11 +13,13 @@
 
 mod client;
 mod list;
+pub mod origin;
 mod server;
 mod uri;
 
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use list::{Extension, Param, ParamValue, Params};
+pub use origin::{origin_allowed, Origin};
 pub use server::{Accept, Request, ServerHandshake};
 
 use crate::config::HandshakeLimits;

@@ -1,0 +1,272 @@
+//! A `wss://` echo client: the same sockless client as `echo_client`, inside TLS (rustls, with the
+//! ring crypto provider), on a blocking `TcpStream`. It sends every message the server sends
+//! back to it, until the server closes.
+//!
+//! ```text
+//! cargo run --release --example wss_client -- wss://HOST:PORT/PATH [--max-message BYTES]
+//!     [--protocol NAME]... [--ca PATH]
+//! ```
+//!
+//! * The URL: `wss://` only; the host may be a name, an IPv4 address or `[IPv6]`, and the server's
+//!   certificate must be valid for it; the port defaults to 443.
+//! * `--max-message BYTES`, `--protocol NAME`: as for `echo_client`.
+//! * `--ca PATH`: trust the certificates in this PEM file (`wss_server --cert-out PATH` writes
+//!   one) instead of the system's roots.
+//!
+//! Exit status: 0 after a closing handshake, 1 if the connection failed (TLS, refused upgrade,
+//! protocol error, closed without a Close, timeout), 2 for bad arguments.
+//!
+//! The frame loop is `common/stream_echo.rs`, shared with `wss_server`; rustls' `StreamOwned`
+//! is the byte stream under it (`wss_server`'s docs say why that and not `unbuffered`).
+
+use std::io::{self, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
+use sockless::{Config, OsRandom, Status};
+
+#[path = "common/stream_echo.rs"]
+mod stream_echo;
+use stream_echo::{Result, Wire, RBUF_LEN, WBUF_LEN};
+
+const USAGE: &str = "usage: wss_client wss://HOST[:PORT][/PATH] [--max-message BYTES] \
+     [--protocol NAME]... [--ca PATH]\n\
+     \n  --max-message BYTES  largest message and frame accepted (default 16777216)\
+     \n  --protocol NAME      a subprotocol to offer; may repeat (most preferred first)\
+     \n  --ca PATH            trust the certificates in this PEM file, not the system's roots";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The timeout of each read and write.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the client waits for the server to close after the closing handshake.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The command line.
+struct Options {
+    url: Url,
+    max_message: u64,
+    protocols: Vec<String>,
+    ca: Option<PathBuf>,
+}
+
+/// The parts of a `wss://` URL a client needs.
+struct Url {
+    /// The host to connect to and to check the certificate against (IPv6 without brackets).
+    host: String,
+    port: u16,
+    /// The `Host` header: the URL's authority as written.
+    authority: String,
+    /// The request target: path and query, `/` if empty.
+    target: String,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
+    let (mut url, mut ca) = (None, None);
+    let mut max_message = 16 << 20;
+    let mut protocols = Vec::new();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--max-message" => {
+                let value = value()?;
+                max_message = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &u64| usize::try_from(n).is_ok())
+                    .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
+            }
+            "--protocol" => protocols.push(value()?),
+            "--ca" => ca = Some(PathBuf::from(value()?)),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            _ if url.is_some() => return Err(format!("unexpected argument {arg:?}")),
+            _ => url = Some(parse_url(&arg)?),
+        }
+    }
+    Ok(Options {
+        url: url.ok_or("missing the wss:// URL")?,
+        max_message,
+        protocols,
+        ca,
+    })
+}
+
+fn parse_url(url: &str) -> std::result::Result<Url, String> {
+    let rest = url
+        .get(..6)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("wss://"))
+        .map(|_| &url[6..])
+        .ok_or_else(|| format!("{url:?}: only wss:// URLs are supported"))?;
+    if rest.contains('#') || rest.contains('@') {
+        return Err(format!("{url:?}: no fragment or user info, please"));
+    }
+    let (authority, target) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("{url:?}: no ']' after the IPv6 address"))?,
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    let port = match port {
+        "" => 443,
+        port => port
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("{url:?}: bad port"))?,
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?}: no host"));
+    }
+    let target = match target {
+        "" => "/".to_owned(),
+        query if query.starts_with('?') => format!("/{query}"),
+        path => path.to_owned(),
+    };
+    Ok(Url {
+        host: host.to_owned(),
+        port,
+        authority: authority.to_owned(),
+        target,
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let opts = match parse_args(args.into_iter()) {
+        Ok(opts) => opts,
+        Err(msg) => {
+            eprintln!("wss_client: {msg}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wss_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The rustls client configuration: the ring provider, and the roots in `ca` or the system's.
+fn tls_config(ca: Option<&PathBuf>) -> Result<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("--ca {}: {e}", path.display()))?
+            {
+                roots.add(cert.map_err(|e| format!("--ca {}: {e}", path.display()))?)?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(format!("no system roots found ({:?}); use --ca", found.errors).into());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+fn run(opts: &Options) -> Result<()> {
+    let mut config = Config::default();
+    config.max_message_len = opts.max_message;
+    config.max_frame_len = opts.max_message;
+    let tls = Arc::new(tls_config(opts.ca.as_ref())?);
+    let server_name = ServerName::try_from(opts.url.host.clone())
+        .map_err(|e| format!("{}: {e}", opts.url.host))?;
+
+    let tcp = connect(&opts.url)?;
+    tcp.set_nodelay(true)?;
+    tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+    tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+    // The TLS handshake happens within the first write and reads.
+    let stream = StreamOwned::new(ClientConnection::new(tls, server_name)?, tcp);
+    let mut wire = Wire::new(stream, vec![0u8; WBUF_LEN]);
+
+    // The opening handshake: write the request, read until the response head is complete.
+    let protocols: Vec<&str> = opts.protocols.iter().map(String::as_str).collect();
+    let request = ClientRequest::new(&opts.url.authority, &opts.url.target).protocols(&protocols);
+    let (mut handshake, n) = ClientHandshake::new(request, config, OsRandom::new(), wire.spare()?)?;
+    wire.commit(n);
+    wire.flush()?;
+    let mut rbuf = vec![0u8; RBUF_LEN];
+    let mut filled = 0;
+    let (mut conn, head_len) = loop {
+        match stream_echo::read(&mut wire.stream, &mut rbuf[filled..]) {
+            Ok(0) => return Err("the server closed the connection during the handshake".into()),
+            Ok(n) => filled += n,
+            Err(e) => return Err(format!("TLS or HTTP handshake: {e}").into()),
+        }
+        let mut headers = [EMPTY_HEADER; 64];
+        let Status::Complete(response) = handshake.parse(&rbuf[..filled], &mut headers)? else {
+            continue;
+        };
+        if response.status() != 101 {
+            return Err(format!(
+                "the server refused the upgrade: {} {}",
+                response.status(),
+                response.reason()
+            )
+            .into());
+        }
+        if let Some(p) = response.protocol() {
+            eprintln!("wss_client: subprotocol {p}");
+        }
+        let head_len = response.len();
+        break (handshake.finish(&response)?, head_len);
+    };
+    rbuf.copy_within(head_len..filled, 0);
+    filled -= head_len;
+
+    let peer_close = stream_echo::echo(&mut conn, &mut wire, &mut rbuf, filled)?;
+    eprintln!("wss_client: the server sent {peer_close}");
+
+    // The server closes first (RFC 6455 7.1.1): wait for its close_notify or FIN, then send
+    // ours. Whatever ends the wait (a peer that closes TCP without close_notify, a reset, the
+    // timeout) loses nothing now that the closing handshake is over.
+    let stream = &mut wire.stream;
+    stream.sock.set_read_timeout(Some(CLOSE_TIMEOUT))?;
+    let mut drained = 0;
+    while let Ok(n @ 1..) = stream_echo::read(stream, &mut rbuf) {
+        drained += n;
+        if drained > 1 << 20 {
+            break;
+        }
+    }
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+    Ok(())
+}
+
+/// Resolves the host and connects to the first address that answers.
+fn connect(url: &Url) -> Result<TcpStream> {
+    let mut last_error = None;
+    for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(match last_error {
+        Some(e) => format!("cannot connect to {}: {e}", url.authority).into(),
+        None => io::Error::other(format!("{}: no address found", url.host)).into(),
+    })
+}
