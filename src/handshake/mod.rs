@@ -14,6 +14,7 @@
 mod client;
 mod list;
 mod server;
+pub mod upgraded;
 mod uri;
 
 pub use client::{ClientHandshake, ClientRequest, Response};

@@ -276,6 +276,11 @@ impl<'h, 'b> Request<'h, 'b> {
         })
     }
 
+    /// The configuration the connection is made with.
+    pub(super) fn config(&self) -> Config {
+        self.config
+    }
+
     /// The request target, as sent (path and query).
     pub fn path(&self) -> &'b str {
         self.path
