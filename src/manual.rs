@@ -179,6 +179,63 @@
 //! * **`httparse` is a public dependency.** [`handshake::Header`](crate::handshake::Header) is its
 //!   type, so a header array needs no conversion.
 //!
+//! # Handshakes another HTTP stack carries
+//!
+//! [`handshake::upgraded`](crate::handshake::upgraded) serves RFC 8441 (HTTP/2) and RFC 9220
+//! (HTTP/3) extended CONNECT, and HTTP/1.1 upgrades parsed by a server the user already has.
+//! The decisions:
+//!
+//! * **Header pairs in, header pairs out.** A request comes as `&[Header]` (`httparse`'s
+//!   `name: &str, value: &[u8]`, already the crate's header type), pseudo-header fields first:
+//!   an `h2`/`http` user makes five pairs from the method, URI and `Protocol` extension and maps
+//!   the header map; an HTTP/3 or hand-rolled HPACK/QPACK decoder has the flat list already.
+//!   A slice rather than an iterator, because the validated request keeps borrowing it (for
+//!   `protocols()`, `extensions()`, `header()`), as `Request` borrows its header array. The
+//!   response is a [`ResponseHead`](crate::handshake::upgraded::ResponseHead): a status and an
+//!   iterator of pairs borrowing the `Accept` and static strings, holding the one computed
+//!   value (the 28-byte `sec-websocket-accept`) itself. No caller array and no
+//!   `BufferTooSmall`: the stack copies the pairs into its own response type anyway. The client's
+//!   request is an iterator too, and repeats `sec-websocket-protocol` and
+//!   `sec-websocket-extensions` once per offer instead of joining them, which needs no buffer
+//!   and which RFC 6455 11.3.2 and 11.3.4 allow in a request; a server reads them joined.
+//! * **One validation per protocol.** `Request::from_parsed` goes through the same function as
+//!   `ServerHandshake::parse` (and `accept_head` through the same accept checks as `accept`),
+//!   so a hyper-parsed request is judged exactly as a raw one (a unit test compares them head
+//!   by head). Extended CONNECT has its own rules, checked in one pass like the HTTP/1.1 ones,
+//!   with the `Host` validator, the list grammar and the accept checks shared.
+//! * **Peer faults and local misuse stay apart.** `ConnectRequest::validate` fails with
+//!   [`ConnectError`](crate::handshake::upgraded::ConnectError), each variant with its status
+//!   and response fields; `accept` (a subprotocol not offered, a header that cannot be sent)
+//!   fails with `HandshakeError`, as `Request::accept` does. A new type rather than new
+//!   `HandshakeError` variants because most causes exist only in HTTP/2 (pseudo-header
+//!   fields, connection-specific fields, `:protocol`) and `MethodNotGet` would be wrong for a
+//!   CONNECT; it converts into `io::Error` under `std`.
+//! * **Statuses.** A version other than 13 is 400 with `sec-websocket-version: 13`, not 426:
+//!   RFC 6455 4.2.2 asks for "an appropriate HTTP error code (such as 426)" naming the version,
+//!   and a 426 must carry `Upgrade`, which HTTP/2 forbids. A method other than `CONNECT` is 405
+//!   with `allow: CONNECT`; a `CONNECT` without `:protocol` (a tunnel request) is 400; another
+//!   `:protocol` is 501. The fields that make an HTTP/2 request malformed (RFC 9113 8.2 and 8.3:
+//!   misplaced, repeated or unknown pseudo-header fields, uppercase names, control bytes,
+//!   connection-specific fields, `te` other than `trailers`) are checked although HTTP/2
+//!   stacks refuse most of them first: the helper also serves stacks that do not.
+//! * **Comparisons.** `:method` is case-sensitive (RFC 9110 9.1). `:protocol` is compared
+//!   ASCII case-insensitively: RFC 8441 4 takes its values from the Upgrade Token Registry,
+//!   whose tokens RFC 9110 7.8 says to match case-insensitively, as RFC 6455 4.2.1 does for
+//!   `Upgrade: websocket`. `:scheme` too (RFC 3986 3.1). A `host` field, if sent, must name the
+//!   `:authority` (RFC 9113 8.3.1).
+//! * **No key, no accept.** A `sec-websocket-key` in an extended CONNECT is ignored, not
+//!   refused: RFC 8441 5 says implementations "do not do the processing" of the key and the
+//!   accept, so a client that sends one anyway is not wrong, and nothing is answered to it.
+//! * **Success is 2xx for the client.** The server sends 200; the client accepts any 2xx,
+//!   because RFC 9110 9.3.6 says any 2xx to a CONNECT opens the tunnel.
+//! * **The connection is the same.** Both paths end in `Connection::server` or
+//!   `Connection::client` with the bits of `Accept::extension` or of the client's extension
+//!   check, so a permessage-deflate layer plugs in the way it does over HTTP/1.1. The
+//!   extended-CONNECT client draws no randomness for the handshake (there is no key), so its
+//!   `RandomSource` comes with `finish`. Over HTTP/2 the end of the stream (END_STREAM) stands
+//!   for TCP's FIN: the server ends its side after the closing handshake, and keeps reading
+//!   until the client ends its side (an `h2` server that drops the stream earlier resets it).
+//!
 //! # One UTF-8 pass
 //!
 //! The connection validates text as it streams (failing at the first invalid byte), so

@@ -41,12 +41,12 @@ use crate::Status;
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ClientRequest<'a> {
-    host: &'a str,
-    path: &'a str,
-    origin: Option<&'a str>,
-    protocols: &'a [&'a str],
-    extensions: &'a [&'a str],
-    headers: &'a [(&'a str, &'a [u8])],
+    pub(super) host: &'a str,
+    pub(super) path: &'a str,
+    pub(super) origin: Option<&'a str>,
+    pub(super) protocols: &'a [&'a str],
+    pub(super) extensions: &'a [&'a str],
+    pub(super) headers: &'a [(&'a str, &'a [u8])],
 }
 
 impl<'a> ClientRequest<'a> {
@@ -102,7 +102,8 @@ impl<'a> ClientRequest<'a> {
         })
     }
 
-    fn check(&self) -> Result<(), HandshakeError> {
+    /// Checks what will be written, for either way of sending the request.
+    pub(super) fn check(&self) -> Result<(), HandshakeError> {
         if !uri::is_valid_host(self.host.as_bytes()) {
             return Err(HandshakeError::InvalidHost);
         }
@@ -423,40 +424,38 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
             Ok(Some(v)) if trim(v) == self.accept.as_bytes() => {}
             _ => return Err(HandshakeError::AcceptMismatch),
         }
-        self.check_agreed_extensions(headers)?;
-        match single(headers, "sec-websocket-protocol") {
-            Ok(None) => {}
-            Ok(Some(p))
-                if self
-                    .request
-                    .protocols
-                    .iter()
-                    .any(|o| o.as_bytes() == trim(p)) => {}
-            _ => return Err(HandshakeError::ProtocolNotOffered),
-        }
+        check_agreed(&self.request, headers)?;
         let bits = check(response)?;
         Ok(Connection::client(self.config, self.rng).with_extension_bits(bits))
     }
+}
 
-    /// The generic rules on the extensions a response agrees to (RFC 6455 4.1, 9.1): the
-    /// grammar, each one offered, and none named twice. The work is linear in the header
-    /// values times the (caller-given) number of offers: every extension before a repeated one
-    /// was offered, so a repeat is found among the first offers + 1 of them.
-    fn check_agreed_extensions(&self, headers: &[Header<'_>]) -> Result<(), HandshakeError> {
-        let agreed = || values(headers, "sec-websocket-extensions").flat_map(list::extensions);
-        for (i, ext) in agreed().enumerate() {
-            let ext = ext.map_err(|_| HandshakeError::InvalidHeaderList)?;
-            if !self.request.offers(ext.name()) {
-                return Err(HandshakeError::ExtensionNotOffered);
-            }
-            let same = |e: Result<Extension<'_>, _>| {
-                e.is_ok_and(|e| e.name().eq_ignore_ascii_case(ext.name()))
-            };
-            if agreed().take(i).any(same) {
-                return Err(HandshakeError::ExtensionRefused);
-            }
+/// The rules on what a successful response agrees to, whatever carried it (RFC 6455 4.1, 9.1):
+/// the extensions follow the grammar, each one was offered and none is named twice, and the
+/// subprotocol, if any, is one that was offered. The work is linear in the header values times
+/// the (caller-given) number of offers: every extension before a repeated one was offered, so a
+/// repeat is found among the first offers + 1 of them.
+pub(super) fn check_agreed(
+    request: &ClientRequest<'_>,
+    headers: &[Header<'_>],
+) -> Result<(), HandshakeError> {
+    let agreed = || values(headers, "sec-websocket-extensions").flat_map(list::extensions);
+    for (i, ext) in agreed().enumerate() {
+        let ext = ext.map_err(|_| HandshakeError::InvalidHeaderList)?;
+        if !request.offers(ext.name()) {
+            return Err(HandshakeError::ExtensionNotOffered);
         }
-        Ok(())
+        let same = |e: Result<Extension<'_>, _>| {
+            e.is_ok_and(|e| e.name().eq_ignore_ascii_case(ext.name()))
+        };
+        if agreed().take(i).any(same) {
+            return Err(HandshakeError::ExtensionRefused);
+        }
+    }
+    match single(headers, "sec-websocket-protocol") {
+        Ok(None) => Ok(()),
+        Ok(Some(p)) if request.protocols.iter().any(|o| o.as_bytes() == trim(p)) => Ok(()),
+        _ => Err(HandshakeError::ProtocolNotOffered),
     }
 }
 

@@ -15,6 +15,7 @@ mod client;
 mod list;
 pub mod origin;
 mod server;
+pub mod upgraded;
 mod uri;
 
 pub use client::{ClientHandshake, ClientRequest, Response};

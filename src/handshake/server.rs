@@ -85,17 +85,7 @@ impl ServerHandshake {
             return Err(HandshakeError::MalformedHttp);
         };
         let headers: &'h [Header<'b>] = req.headers;
-        validate(method, version, headers).map(|v| {
-            Status::Complete(Request {
-                path,
-                host: v.host,
-                key: v.key,
-                expect_continue: v.expect_continue,
-                headers,
-                len: end,
-                config: self.config,
-            })
-        })
+        Request::validated(method, version, path, headers, end, self.config).map(Status::Complete)
     }
 
     /// How many request bytes the head scanner has examined: each byte once, however the request
@@ -123,19 +113,19 @@ impl ServerHandshake {
 
 /// A header that must appear exactly once.
 #[derive(Default)]
-struct Repeated<'b> {
+pub(super) struct Repeated<'b> {
     value: Option<&'b [u8]>,
-    repeated: bool,
+    pub(super) repeated: bool,
 }
 
 impl<'b> Repeated<'b> {
-    fn see(&mut self, value: &'b [u8]) {
+    pub(super) fn see(&mut self, value: &'b [u8]) {
         self.repeated |= self.value.is_some();
         self.value = Some(value);
     }
 
     /// The value if the header appeared exactly once.
-    fn only(&self) -> Option<&'b [u8]> {
+    pub(super) fn only(&self) -> Option<&'b [u8]> {
         self.value.filter(|_| !self.repeated)
     }
 }
@@ -263,6 +253,34 @@ pub struct Request<'h, 'b> {
 }
 
 impl<'h, 'b> Request<'h, 'b> {
+    /// Validates a parsed request head (method, HTTP minor version, target and header lines,
+    /// `len` bytes long) and makes the request: the one path from a head to a [`Request`], for
+    /// heads parsed here and heads another HTTP stack parsed.
+    pub(super) fn validated(
+        method: &str,
+        http_minor: u8,
+        path: &'b str,
+        headers: &'h [Header<'b>],
+        len: usize,
+        config: Config,
+    ) -> Result<Self, HandshakeError> {
+        let v = validate(method, http_minor, headers)?;
+        Ok(Request {
+            path,
+            host: v.host,
+            key: v.key,
+            expect_continue: v.expect_continue,
+            headers,
+            len,
+            config,
+        })
+    }
+
+    /// The configuration the connection is made with.
+    pub(super) fn config(&self) -> Config {
+        self.config
+    }
+
     /// The request target, as sent (path and query).
     pub fn path(&self) -> &'b str {
         self.path
@@ -289,17 +307,13 @@ impl<'h, 'b> Request<'h, 'b> {
     /// The subprotocols offered, in the client's order of preference, across all
     /// `Sec-WebSocket-Protocol` headers.
     pub fn protocols(&self) -> impl Iterator<Item = &'b str> + '_ {
-        values(self.headers, "sec-websocket-protocol")
-            .flat_map(list::tokens)
-            .filter_map(|t| core::str::from_utf8(t).ok())
+        offered_protocols(self.headers)
     }
 
     /// The extensions offered, with their parameters, across all `Sec-WebSocket-Extensions`
     /// headers (already checked against the grammar).
     pub fn extensions(&self) -> impl Iterator<Item = Extension<'b>> + '_ {
-        values(self.headers, "sec-websocket-extensions")
-            .flat_map(list::extensions)
-            .filter_map(Result::ok)
+        offered_extensions(self.headers)
     }
 
     /// The value of the first header named `name` (ASCII case-insensitive).
@@ -339,17 +353,7 @@ impl<'h, 'b> Request<'h, 'b> {
         accept: &Accept<'_>,
         out: &mut [u8],
     ) -> Result<(usize, Connection), HandshakeError> {
-        if let Some(p) = accept.protocol {
-            if !self.protocols().any(|offered| offered == p) {
-                return Err(HandshakeError::ProtocolNotOffered);
-            }
-        }
-        if let Some((value, _)) = accept.extension {
-            self.check_extension_answer(value.as_bytes())?;
-        }
-        for (name, value) in accept.headers {
-            super::check_extra_header(name, value)?;
-        }
+        check_accept(self.headers, accept)?;
         let accept_key = AcceptKey::from_key(self.key.as_bytes());
         let n = Writer::write_all(out, |w| {
             if self.expect_continue {
@@ -370,33 +374,10 @@ impl<'h, 'b> Request<'h, 'b> {
             }
             w.put(b"\r\n");
         })?;
-        let bits = accept.extension.map_or(Rsv::NONE, |(_, bits)| bits);
-        Ok((n, Connection::server(self.config).with_extension_bits(bits)))
-    }
-
-    /// Checks the server's `Sec-WebSocket-Extensions` answer: a header value that is a
-    /// non-empty list of extensions (RFC 6455 9.1), each offered by the client, none twice.
-    fn check_extension_answer(&self, value: &[u8]) -> Result<(), HandshakeError> {
-        let answer = || list::extensions(value);
-        if !super::is_field_value(value) || answer().next().is_none() {
-            return Err(HandshakeError::InvalidHeader);
-        }
-        for (i, ext) in answer().enumerate() {
-            let ext = ext.map_err(|_| HandshakeError::InvalidHeader)?;
-            if !self
-                .extensions()
-                .any(|o| o.name().eq_ignore_ascii_case(ext.name()))
-            {
-                return Err(HandshakeError::ExtensionNotOffered);
-            }
-            let same = |e: Result<Extension<'_>, _>| {
-                e.is_ok_and(|e| e.name().eq_ignore_ascii_case(ext.name()))
-            };
-            if answer().take(i).any(same) {
-                return Err(HandshakeError::InvalidHeader);
-            }
-        }
-        Ok(())
+        Ok((
+            n,
+            Connection::server(self.config).with_extension_bits(accept.bits()),
+        ))
     }
 
     /// Refuses the upgrade with an HTTP `status` (for example 403 for an untrusted origin, 404 for
@@ -410,6 +391,67 @@ impl<'h, 'b> Request<'h, 'b> {
     pub fn reject(&self, status: u16, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         super::write_error_response(status, out)
     }
+}
+
+/// The subprotocols offered in `headers`, in order, across all `Sec-WebSocket-Protocol` headers.
+pub(super) fn offered_protocols<'h, 'b>(
+    headers: &'h [Header<'b>],
+) -> impl Iterator<Item = &'b str> + 'h {
+    values(headers, "sec-websocket-protocol")
+        .flat_map(list::tokens)
+        .filter_map(|t| core::str::from_utf8(t).ok())
+}
+
+/// The extensions offered in `headers`, in order, across all `Sec-WebSocket-Extensions` headers.
+pub(super) fn offered_extensions<'h, 'b>(
+    headers: &'h [Header<'b>],
+) -> impl Iterator<Item = Extension<'b>> + 'h {
+    values(headers, "sec-websocket-extensions")
+        .flat_map(list::extensions)
+        .filter_map(Result::ok)
+}
+
+/// Checks an [`Accept`] against the offers in the request's `headers`: the subprotocol was
+/// offered, the extension answer is a valid list of offered extensions, and the extra headers
+/// can be written.
+pub(super) fn check_accept(
+    headers: &[Header<'_>],
+    accept: &Accept<'_>,
+) -> Result<(), HandshakeError> {
+    if let Some(p) = accept.protocol {
+        if !offered_protocols(headers).any(|offered| offered == p) {
+            return Err(HandshakeError::ProtocolNotOffered);
+        }
+    }
+    if let Some((value, _)) = accept.extension {
+        check_extension_answer(headers, value.as_bytes())?;
+    }
+    for (name, value) in accept.headers {
+        super::check_extra_header(name, value)?;
+    }
+    Ok(())
+}
+
+/// Checks the server's `Sec-WebSocket-Extensions` answer: a header value that is a non-empty list
+/// of extensions (RFC 6455 9.1), each offered by the client in `headers`, none twice.
+fn check_extension_answer(headers: &[Header<'_>], value: &[u8]) -> Result<(), HandshakeError> {
+    let answer = || list::extensions(value);
+    if !super::is_field_value(value) || answer().next().is_none() {
+        return Err(HandshakeError::InvalidHeader);
+    }
+    for (i, ext) in answer().enumerate() {
+        let ext = ext.map_err(|_| HandshakeError::InvalidHeader)?;
+        if !offered_extensions(headers).any(|o| o.name().eq_ignore_ascii_case(ext.name())) {
+            return Err(HandshakeError::ExtensionNotOffered);
+        }
+        let same = |e: Result<Extension<'_>, _>| {
+            e.is_ok_and(|e| e.name().eq_ignore_ascii_case(ext.name()))
+        };
+        if answer().take(i).any(same) {
+            return Err(HandshakeError::InvalidHeader);
+        }
+    }
+    Ok(())
 }
 
 /// How to accept a request: the chosen subprotocol, the agreed extensions and extra response
@@ -426,9 +468,9 @@ impl<'h, 'b> Request<'h, 'b> {
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Accept<'a> {
-    protocol: Option<&'a str>,
-    extension: Option<(&'a str, Rsv)>,
-    headers: &'a [(&'a str, &'a [u8])],
+    pub(super) protocol: Option<&'a str>,
+    pub(super) extension: Option<(&'a str, Rsv)>,
+    pub(super) headers: &'a [(&'a str, &'a [u8])],
 }
 
 impl<'a> Accept<'a> {
@@ -485,6 +527,11 @@ impl<'a> Accept<'a> {
     pub const fn headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> Self {
         self.headers = headers;
         self
+    }
+
+    /// The RSV bits the agreed extensions own (none without an extension).
+    pub(super) fn bits(&self) -> Rsv {
+        self.extension.map_or(Rsv::NONE, |(_, bits)| bits)
     }
 }
 
