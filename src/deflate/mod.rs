@@ -126,13 +126,17 @@
 //! message at a time, instead of one per connection.
 
 mod compress;
+mod handshake;
 mod inflate;
+mod layer;
 mod negotiate;
 #[cfg(test)]
 mod tests;
 
 pub use compress::{CompressError, Compressor};
+pub use handshake::{ClientNegotiation, ServerNegotiation};
 pub use inflate::{InflateError, InflateStatus, Inflated, Inflater};
+pub use layer::{Deflate, DeflateError, INFLATE_CHUNK};
 pub use negotiate::{Accepted, NegotiationError};
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
