@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_client -- ws://HOST:PORT/PATH [--max-message BYTES] [--protocol NAME]...
+//!     [--no-deflate]
 //! ```
 //!
 //! * The URL: `ws://` only; the host may be a name, an IPv4 address or `[IPv6]`; the port defaults
@@ -11,6 +12,11 @@
 //! * `--max-message BYTES`: the largest message (and frame) accepted, default 16 MiB.
 //! * `--protocol NAME` (repeatable): subprotocols to offer, most preferred first. The one the server
 //!   picks is printed on stderr.
+//! * `--no-deflate`: do not offer permessage-deflate (RFC 7692). By default the client offers
+//!   `permessage-deflate; client_max_window_bits`, as browsers do; if the server agrees, every
+//!   message of 64 bytes or more is echoed compressed, and compressed messages are inflated as
+//!   they stream in, bounded by `--max-message` once inflated. An answer the offer does not
+//!   allow fails the handshake.
 //!
 //! Exit status: 0 after a closing handshake (whatever the code), 1 if the connection failed
 //! (refused upgrade, protocol error, TCP closed without a Close, timeout), 2 for bad arguments.
@@ -20,8 +26,8 @@
 //! phases:
 //!
 //! 1. **Handshake.** [`ClientHandshake::new`] writes the request; read the response into `rbuf`
-//!    until [`ClientHandshake::parse`] completes; [`ClientHandshake::finish`] checks it and makes
-//!    the [`Connection`]. Bytes after the response head are already frames.
+//!    until [`ClientHandshake::parse`] completes; [`ClientHandshake::finish_with_extensions`]
+//!    checks it (and the deflate answer) and makes the [`Connection`]. Bytes after the response head are already frames.
 //! 2. **Frames.** Loop: hand `rbuf` to [`Connection::receive`] until it needs more input, handle
 //!    each event, write what [`Connection::poll_transmit`] owes the server (pongs, the Close
 //!    reply), and stop when the connection is [`State::Closed`]. The server then closes TCP first
@@ -33,17 +39,20 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use sockless::deflate::{ClientNegotiation, Deflate, DeflateConfig, DeflateError, InflateStatus};
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{
-    CloseCode, Config, Connection, DataKind, Event, HandshakeError, OsRandom, Outgoing, Recv,
+    CloseCode, Config, Connection, DataKind, Event, HandshakeError, OsRandom, Outgoing, Recv, Rsv,
     SendError, State, Status,
 };
 
 const USAGE: &str =
     "usage: echo_client ws://HOST[:PORT][/PATH] [--max-message BYTES] [--protocol NAME]...\n\
+     \x20                  [--no-deflate]\n\
      \n  --max-message BYTES  largest message and frame accepted (default 16777216)\
-     \n  --protocol NAME      a subprotocol to offer; may repeat (most preferred first)";
+     \n  --protocol NAME      a subprotocol to offer; may repeat (most preferred first)\
+     \n  --no-deflate         do not offer permessage-deflate compression";
 
 /// The receive buffer. Any size of at least 139 bytes works (a frame header and a whole control
 /// frame are only taken whole); a bigger one means fewer reads and larger payload pieces.
@@ -53,6 +62,8 @@ const WBUF_LEN: usize = 64 * 1024;
 /// Messages up to this size are copied (and masked) into the write buffer behind their header.
 /// Larger ones are masked in place and go out with one vectored write of header and payload.
 const COPY_LIMIT: usize = 16 * 1024;
+/// Compressed messages are inflated into the reassembly buffer this much at a time.
+const INFLATE_STEP: usize = 64 * 1024;
 /// The reassembly buffer keeps at most this much capacity between messages.
 const KEEP_CAPACITY: usize = 1 << 20;
 
@@ -71,12 +82,15 @@ struct Options {
     url: Url,
     max_message: u64,
     protocols: Vec<String>,
+    /// Offer permessage-deflate (off with `--no-deflate`).
+    deflate: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
     let mut url = None;
     let mut max_message = 16 << 20;
     let mut protocols = Vec::new();
+    let mut deflate = true;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--max-message" => {
@@ -88,6 +102,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
                     .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
             }
             "--protocol" => protocols.push(args.next().ok_or("--protocol needs a value")?),
+            "--no-deflate" => deflate = false,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if url.is_some() => return Err(format!("unexpected argument {arg:?}")),
             _ => url = Some(parse_url(&arg)?),
@@ -97,6 +112,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         url: url.ok_or("missing the ws:// URL")?,
         max_message,
         protocols,
+        deflate,
     })
 }
 
@@ -202,7 +218,13 @@ fn run(opts: &Options) -> std::result::Result<(), Failure> {
     // socket for that, and a host, path or subprotocol that cannot be sent is an argument error.
     let mut wbuf = vec![0u8; WBUF_LEN];
     let protocols: Vec<&str> = opts.protocols.iter().map(String::as_str).collect();
-    let request = ClientRequest::new(&opts.url.authority, &opts.url.target).protocols(&protocols);
+    let mut deflate = DeflateConfig::default();
+    deflate.enabled = opts.deflate;
+    let negotiation = ClientNegotiation::new(&deflate);
+    let offers: Vec<&str> = negotiation.offer().into_iter().collect();
+    let request = ClientRequest::new(&opts.url.authority, &opts.url.target)
+        .protocols(&protocols)
+        .extensions(&offers);
     let (mut handshake, n) = match ClientHandshake::new(request, config, OsRandom::new(), &mut wbuf)
     {
         Ok(made) => made,
@@ -251,8 +273,9 @@ fn run(opts: &Options) -> std::result::Result<(), Failure> {
             eprintln!("echo_client: subprotocol {p}");
         }
         let head_len = response.len();
-        // Checks the accept key, the upgrade headers and the subprotocol.
-        break (handshake.finish(&response)?, head_len);
+        // Checks the accept key, the upgrade headers, the subprotocol and the deflate answer.
+        let conn = handshake.finish_with_extensions(&response, |r| negotiation.check(r))?;
+        break (conn, head_len);
     };
     // Bytes after the response head are the server's first frames: keep them at the front.
     rbuf.copy_within(head_len..filled, 0);
@@ -261,6 +284,11 @@ fn run(opts: &Options) -> std::result::Result<(), Failure> {
     // Phase 2: the frame loop.
     let mut session = Session {
         conn,
+        deflate: negotiation
+            .agreed()
+            .map(|agreed| Deflate::new(&agreed, config.max_message_len)),
+        compressed: Vec::new(),
+        layer_failure: None,
         out: Output {
             stream,
             buf: wbuf,
@@ -307,6 +335,12 @@ fn connect(url: &Url) -> Result<TcpStream> {
 /// An established connection and what the echo needs around it.
 struct Session {
     conn: Connection<OsRandom>,
+    /// permessage-deflate, when the handshake agreed it.
+    deflate: Option<Deflate>,
+    /// Where compressed echoes are encoded.
+    compressed: Vec<u8>,
+    /// The deflate layer failed the connection (its Close is queued).
+    layer_failure: Option<DeflateError>,
     out: Output,
     /// The message being reassembled. Its length is bounded by `Config::max_message_len`: the
     /// connection fails a message with 1009 as soon as a frame header would take it past that.
@@ -326,7 +360,12 @@ impl Session {
                 let r = self.conn.receive(&mut rbuf[pos..filled]);
                 pos += r.consumed;
                 match r.result {
-                    Ok(Recv::Event(event)) => self.on_event(event)?,
+                    Ok(Recv::Event(event)) => {
+                        self.on_event(event)?;
+                        if self.layer_failure.is_some() {
+                            break;
+                        }
+                    }
                     // A second Ping while the first one's Pong is still queued: move the Pong to
                     // the write buffer, then hand in the same bytes again.
                     Ok(Recv::NeedFlush) => {
@@ -356,6 +395,10 @@ impl Session {
 
             if let Some(e) = failure {
                 return Err(format!("protocol error: {e}; sent close {}", e.close_code().0).into());
+            }
+            if let Some(e) = self.layer_failure {
+                let code = e.close_code().map_or(0, |c| c.0);
+                return Err(format!("deflate error: {e}; sent close {code}").into());
             }
             if self.conn.state() == State::Closed {
                 return Ok(());
@@ -393,6 +436,13 @@ impl Session {
                 kind,
                 payload,
                 message_done,
+                rsv,
+                ..
+            } if rsv.contains(Rsv::RSV1) => self.inflate(kind, payload, message_done)?,
+            Event::Data {
+                kind,
+                payload,
+                message_done,
                 ..
             } => {
                 if message_done && self.msg.is_empty() && payload.len() <= COPY_LIMIT {
@@ -407,11 +457,7 @@ impl Session {
                         } else {
                             self.echo_large(kind, &mut msg)?;
                         }
-                        // Reuse the buffer, unless one big message left it huge.
-                        msg.clear();
-                        if msg.capacity() <= KEEP_CAPACITY {
-                            self.msg = msg;
-                        }
+                        self.keep_buffer(msg);
                     }
                 }
             }
@@ -432,13 +478,74 @@ impl Session {
         Ok(())
     }
 
-    /// Echoes a small message by encoding the whole frame (masked) into the write buffer.
+    /// Inflates a piece of a compressed message (its first frame had RSV1) onto the reassembly
+    /// buffer, and echoes the message when it is whole. The inflater bounds the message by
+    /// `--max-message` and validates text; on an error it has failed the connection.
+    fn inflate(&mut self, kind: DataKind, payload: &[u8], message_done: bool) -> Result<()> {
+        let Some(deflate) = self.deflate.as_mut() else {
+            // The connection accepts RSV1 only when deflate was agreed.
+            return Err("RSV1 without permessage-deflate".into());
+        };
+        let mut input = payload;
+        loop {
+            let start = self.msg.len();
+            self.msg.resize(start + INFLATE_STEP, 0);
+            let r = deflate.inflate(
+                &mut self.conn,
+                kind,
+                input,
+                message_done,
+                &mut self.msg[start..],
+            );
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    self.msg.clear();
+                    self.layer_failure = Some(e);
+                    return Ok(());
+                }
+            };
+            self.msg.truncate(start + r.written);
+            input = &input[r.consumed..];
+            match r.status {
+                InflateStatus::OutputFull => {}
+                InflateStatus::NeedInput => return Ok(()),
+                InflateStatus::MessageDone => {
+                    let msg = std::mem::take(&mut self.msg);
+                    self.echo_small(kind, &msg)?;
+                    self.keep_buffer(msg);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Keeps `msg` as the reassembly buffer, emptied, unless one big message left it huge.
+    fn keep_buffer(&mut self, mut msg: Vec<u8>) {
+        msg.clear();
+        if msg.capacity() <= KEEP_CAPACITY {
+            self.msg = msg;
+        }
+    }
+
+    /// Echoes a small message by encoding the whole frame (masked) into the write buffer; with
+    /// deflate, compressed (if it is long enough) into a frame of its own.
     fn echo_small(&mut self, kind: DataKind, payload: &[u8]) -> Result<()> {
         let msg = match kind {
-            // The connection validated the UTF-8 already; this check cannot fail.
+            // The connection (or the inflater) validated the UTF-8 already; this cannot fail.
             DataKind::Text => Outgoing::Text(std::str::from_utf8(payload)?),
             DataKind::Binary => Outgoing::Binary(payload),
         };
+        if let Some(deflate) = self.deflate.as_mut() {
+            self.compressed.clear();
+            match deflate.send(&mut self.conn, msg, &mut self.compressed) {
+                Ok(_) => self.out.write_frame(&[], &self.compressed)?,
+                // The layer failed the connection: its Close goes out with the next flush.
+                Err(e) if e.close_code().is_some() => self.layer_failure = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(());
+        }
         let conn = &mut self.conn;
         self.out.encode(|buf| conn.send(msg, buf))?;
         Ok(())
@@ -447,6 +554,9 @@ impl Session {
     /// Echoes a large message without copying it: encode only the header, mask the payload in
     /// place, then write header and payload with one vectored write.
     fn echo_large(&mut self, kind: DataKind, payload: &mut [u8]) -> Result<()> {
+        if self.deflate.is_some() {
+            return self.echo_small(kind, payload);
+        }
         // Room for a Pong still owed, which goes out in front of the header.
         let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
         let n = self

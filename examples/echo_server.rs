@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example echo_server -- [ADDR] [--max-message BYTES] [--protocol NAME]...
 //!     [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]
-//!     [--close-timeout SECS] [--write-timeout SECS] [--allow-origin ORIGIN]...
+//!     [--close-timeout SECS] [--write-timeout SECS] [--allow-origin ORIGIN]... [--no-deflate]
 //! ```
 //!
 //! * `ADDR`: where to listen, default `127.0.0.1:9001` (`127.0.0.1:0` picks a free port). Once bound,
@@ -22,6 +22,11 @@
 //!   without `Origin` (a client that is not a browser, carrying no browser's cookies) is served.
 //!   Without this option every origin is allowed. Origins compare as RFC 6454 says (see
 //!   `sockless::handshake::origin`): scheme and host without case, default ports dropped.
+//! * `--no-deflate`: do not negotiate permessage-deflate (RFC 7692). By default the server
+//!   accepts the first offer it can honour (browsers offer it) and then echoes every message of
+//!   64 bytes or more compressed, whether it came compressed or not; compressed messages are
+//!   inflated as they stream in, bounded by `--max-message` once inflated (1009 past it; 1007
+//!   for corrupt data or inflated text that is not UTF-8).
 //!
 //! The deadlines, in seconds (fractions like `0.5` work, up to 1000000). Each one is a point in
 //! time, not a timeout per `read` or `write`: a client sending one byte just before every read
@@ -67,16 +72,18 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use sockless::deflate::{Deflate, DeflateConfig, DeflateError, InflateStatus, ServerNegotiation};
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{Accept, Origin, ServerHandshake, EMPTY_HEADER};
 use sockless::{
-    CloseCode, Config, Connection, DataKind, Event, HandshakeError, Outgoing, Recv, SendError,
+    CloseCode, Config, Connection, DataKind, Event, HandshakeError, Outgoing, Recv, Rsv, SendError,
     State, Status,
 };
 
 const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol NAME]...\n\
      \x20                  [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]\n\
      \x20                  [--close-timeout SECS] [--write-timeout SECS] [--allow-origin ORIGIN]...\n\
+     \x20                  [--no-deflate]\n\
      \n  ADDR                      address to listen on (default 127.0.0.1:9001)\
      \n  --max-message BYTES       largest message and frame accepted (default 16777216)\
      \n  --protocol NAME           a subprotocol to support; may repeat\
@@ -87,6 +94,7 @@ const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol
      \n  --write-timeout SECS      time to write out each batch of output (default 60)\
      \n  --allow-origin ORIGIN     an origin whose pages may connect (403 for others); may repeat;\
      \n                            requests without Origin are served (default: allow all)\
+     \n  --no-deflate              do not negotiate permessage-deflate compression\
      \n  SECS is in seconds, fractions allowed (0.5), at most 1000000";
 
 /// The receive buffer. Any size of at least 139 bytes works (a frame header and a whole control
@@ -99,6 +107,8 @@ const WBUF_LEN: usize = 64 * 1024;
 const COPY_LIMIT: usize = 16 * 1024;
 /// The reassembly buffer keeps at most this much capacity between messages.
 const KEEP_CAPACITY: usize = 1 << 20;
+/// Compressed messages are inflated into the reassembly buffer this much at a time.
+const INFLATE_STEP: usize = 64 * 1024;
 /// The most bytes read and dropped while waiting for the client to close after our FIN.
 const MAX_DRAIN: usize = 1 << 20;
 
@@ -166,6 +176,8 @@ struct Options {
     timeouts: Timeouts,
     /// `--allow-origin`: empty means every origin is allowed.
     allow_origins: Vec<String>,
+    /// Negotiate permessage-deflate (off with `--no-deflate`).
+    deflate: bool,
 }
 
 /// The deadlines of every connection (the module docs say what each one bounds).
@@ -190,6 +202,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
             write: Duration::from_secs(60),
         },
         allow_origins: Vec::new(),
+        deflate: true,
     };
     let mut addr = None;
     while let Some(arg) = args.next() {
@@ -225,6 +238,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
                 }
                 opts.allow_origins.push(value);
             }
+            "--no-deflate" => opts.deflate = false,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
             _ => addr = Some(arg),
@@ -285,6 +299,8 @@ fn main() -> ExitCode {
     let protocols: Arc<[String]> = opts.protocols.into();
     let allow_origins: Arc<[String]> = opts.allow_origins.into();
     let timeouts = opts.timeouts;
+    let mut deflate = DeflateConfig::default();
+    deflate.enabled = opts.deflate;
     let active = Arc::new(AtomicUsize::new(0));
 
     for stream in listener.incoming() {
@@ -321,7 +337,14 @@ fn main() -> ExitCode {
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
-                match serve(stream, config, &protocols, &allow_origins, timeouts) {
+                match serve(
+                    stream,
+                    config,
+                    deflate,
+                    &protocols,
+                    &allow_origins,
+                    timeouts,
+                ) {
                     Ok(outcome) => eprintln!("{peer}: {outcome}"),
                     Err(e) => eprintln!("{peer}: error: {e}"),
                 }
@@ -379,6 +402,7 @@ fn refuse_busy(mut stream: TcpStream) {
 fn serve(
     stream: TcpStream,
     config: Config,
+    deflate: DeflateConfig,
     protocols: &[String],
     allow_origins: &[String],
     timeouts: Timeouts,
@@ -393,7 +417,7 @@ fn serve(
     // the handshake remembers how far it has scanned, and bounds the head (431 past 8 KiB).
     let mut handshake = ServerHandshake::new(config);
     let mut filled = 0;
-    let (conn, protocol, head_len) = loop {
+    let (conn, layer, protocol, head_len) = loop {
         match out
             .socket
             .read_by(&mut rbuf[filled..], handshake_deadline)?
@@ -429,9 +453,15 @@ fn serve(
                 let protocol = req
                     .protocols()
                     .find(|offered| protocols.iter().any(|p| p == offered));
-                let (n, conn) = req.accept(&Accept::new().protocol(protocol), out.spare())?;
+                // permessage-deflate: the first offer we can honour, if any (and if enabled).
+                let negotiation = ServerNegotiation::new(&deflate, &req);
+                let accept = negotiation.accept(Accept::new().protocol(protocol));
+                let (n, conn) = req.accept(&accept, out.spare())?;
                 out.commit(n);
-                break (conn, protocol.map(str::to_owned), req.len());
+                let layer = negotiation
+                    .agreed()
+                    .map(|agreed| Deflate::new(&agreed, config.max_message_len));
+                break (conn, layer, protocol.map(str::to_owned), req.len());
             }
             Err(HandshakeError::NotUpgrade) => {
                 // A plain HTTP GET, from a browser's address bar or curl: serve the page. That is
@@ -461,6 +491,9 @@ fn serve(
 
     let mut session = Session {
         conn,
+        deflate: layer,
+        compressed: Vec::new(),
+        layer_failure: None,
         out,
         msg: Vec::new(),
         peer_close: None,
@@ -481,6 +514,12 @@ fn serve(
 /// An established connection and what the echo needs around it.
 struct Session {
     conn: Connection,
+    /// permessage-deflate, when the handshake agreed it.
+    deflate: Option<Deflate>,
+    /// Where compressed echoes are encoded.
+    compressed: Vec<u8>,
+    /// The deflate layer failed the connection (its Close is queued).
+    layer_failure: Option<DeflateError>,
     out: Output,
     /// The message being reassembled. Its length is bounded by `Config::max_message_len`: the
     /// connection fails a message with 1009 as soon as a frame header would take it past that.
@@ -512,6 +551,9 @@ impl Session {
                     Ok(Recv::Event(event)) => {
                         frame_ended |= ends_frame(&event);
                         self.on_event(event)?;
+                        if self.layer_failure.is_some() {
+                            break;
+                        }
                     }
                     // A second Ping while the first one's Pong is still queued: move the Pong to
                     // the write buffer, then hand in the same bytes again.
@@ -553,6 +595,10 @@ impl Session {
                     "protocol error: {e}; sent close {}",
                     e.close_code().0
                 ));
+            }
+            if let Some(e) = self.layer_failure {
+                let code = e.close_code().map_or(0, |c| c.0);
+                return Ok(format!("deflate error: {e}; sent close {code}"));
             }
             if self.conn.state() == State::Closed {
                 // Both Close frames have been exchanged: the server closes TCP first.
@@ -606,6 +652,13 @@ impl Session {
                 kind,
                 payload,
                 message_done,
+                rsv,
+                ..
+            } if rsv.contains(Rsv::RSV1) => self.inflate(kind, payload, message_done)?,
+            Event::Data {
+                kind,
+                payload,
+                message_done,
                 ..
             } => {
                 if self.conn.state() != State::Open {
@@ -624,11 +677,7 @@ impl Session {
                         } else {
                             self.echo_large(kind, &mut msg)?;
                         }
-                        // Reuse the buffer, unless one big message left it huge.
-                        msg.clear();
-                        if msg.capacity() <= KEEP_CAPACITY {
-                            self.msg = msg;
-                        }
+                        self.keep_buffer(msg);
                     }
                 }
             }
@@ -646,21 +695,87 @@ impl Session {
         Ok(())
     }
 
-    /// Echoes a small message by encoding the whole frame into the write buffer.
+    /// Inflates a piece of a compressed message (its first frame had RSV1) onto the reassembly
+    /// buffer, and echoes the message when it is whole. The inflater bounds the message by
+    /// `--max-message` and validates text; on an error it has failed the connection.
+    fn inflate(&mut self, kind: DataKind, payload: &[u8], message_done: bool) -> Result<()> {
+        let Some(deflate) = self.deflate.as_mut() else {
+            // The connection accepts RSV1 only when deflate was agreed.
+            return Err("RSV1 without permessage-deflate".into());
+        };
+        let mut input = payload;
+        loop {
+            let start = self.msg.len();
+            self.msg.resize(start + INFLATE_STEP, 0);
+            let r = deflate.inflate(
+                &mut self.conn,
+                kind,
+                input,
+                message_done,
+                &mut self.msg[start..],
+            );
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    self.msg.clear();
+                    self.layer_failure = Some(e);
+                    return Ok(());
+                }
+            };
+            self.msg.truncate(start + r.written);
+            input = &input[r.consumed..];
+            match r.status {
+                InflateStatus::OutputFull => {}
+                InflateStatus::NeedInput => return Ok(()),
+                InflateStatus::MessageDone => {
+                    let msg = std::mem::take(&mut self.msg);
+                    if self.conn.state() == State::Open {
+                        self.echo_small(kind, &msg)?;
+                    }
+                    self.keep_buffer(msg);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Keeps `msg` as the reassembly buffer, emptied, unless one big message left it huge.
+    fn keep_buffer(&mut self, mut msg: Vec<u8>) {
+        msg.clear();
+        if msg.capacity() <= KEEP_CAPACITY {
+            self.msg = msg;
+        }
+    }
+
+    /// Echoes a small message by encoding the whole frame into the write buffer; with deflate,
+    /// compressed (if it is long enough) into a frame of its own.
     fn echo_small(&mut self, kind: DataKind, payload: &[u8]) -> Result<()> {
         let msg = match kind {
-            // The connection validated the UTF-8 already; this check cannot fail.
+            // The connection (or the inflater) validated the UTF-8 already; this cannot fail.
             DataKind::Text => Outgoing::Text(std::str::from_utf8(payload)?),
             DataKind::Binary => Outgoing::Binary(payload),
         };
+        if let Some(deflate) = self.deflate.as_mut() {
+            self.compressed.clear();
+            match deflate.send(&mut self.conn, msg, &mut self.compressed) {
+                Ok(_) => self.out.queue(&self.compressed)?,
+                // The layer failed the connection: its Close goes out with the next flush.
+                Err(e) if e.close_code().is_some() => self.layer_failure = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(());
+        }
         let conn = &mut self.conn;
         self.out.encode(|buf| conn.send(msg, buf))?;
         Ok(())
     }
 
     /// Echoes a large message without copying it: encode only the header, then write header and
-    /// payload with one vectored write.
+    /// payload with one vectored write. With deflate, it is compressed instead.
     fn echo_large(&mut self, kind: DataKind, payload: &mut [u8]) -> Result<()> {
+        if self.deflate.is_some() {
+            return self.echo_small(kind, payload);
+        }
         // Room for a Pong still owed, which goes out in front of the header.
         let mut header = [0u8; MAX_CONTROL_FRAME_LEN + MAX_HEADER_LEN];
         let n = self
@@ -763,6 +878,19 @@ impl Output {
             return Ok(());
         }
         self.write_all(&[], &[])
+    }
+
+    /// Adds encoded `bytes` behind what is pending: copied into the buffer if they fit, else
+    /// written out at once behind it.
+    fn queue(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self.buf.get_mut(self.pending..self.pending + bytes.len()) {
+            Some(dest) => {
+                dest.copy_from_slice(bytes);
+                self.pending += bytes.len();
+                Ok(())
+            }
+            None => self.write_all(&[], bytes),
+        }
     }
 
     /// Writes what is pending, then `header` and `body` (a frame's header and payload, say), in

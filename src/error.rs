@@ -412,14 +412,19 @@ pub enum Error {
     Random(RandomError),
     /// The frame codec refused to write a header.
     Encode(EncodeError),
+    /// The permessage-deflate layer failed ([`deflate::Deflate`](crate::deflate::Deflate)).
+    #[cfg(feature = "deflate")]
+    Deflate(crate::deflate::DeflateError),
 }
 
 impl Error {
-    /// The close code that went (or goes) on the wire for a [`ProtocolError`]; `None` for the
-    /// others.
+    /// The close code that went (or goes) on the wire for a [`ProtocolError`] (or an error of
+    /// the deflate layer that failed the connection); `None` for the others.
     pub const fn close_code(self) -> Option<CloseCode> {
         match self {
             Self::Protocol(e) => Some(e.close_code()),
+            #[cfg(feature = "deflate")]
+            Self::Deflate(e) => e.close_code(),
             _ => None,
         }
     }
@@ -449,6 +454,13 @@ impl Error {
             Self::Handshake(_) => ErrorKind::InvalidData,
             Self::Send(SendError::Closing) => ErrorKind::BrokenPipe,
             Self::Send(_) | Self::BufferTooSmall(_) | Self::Encode(_) => ErrorKind::InvalidInput,
+            #[cfg(feature = "deflate")]
+            Self::Deflate(e) => match e {
+                crate::deflate::DeflateError::Protocol(p) => Self::Protocol(p).io_kind(),
+                crate::deflate::DeflateError::Send(s) => Self::Send(s).io_kind(),
+                crate::deflate::DeflateError::Inflate(_) => ErrorKind::InvalidData,
+                _ => ErrorKind::Other,
+            },
         }
     }
 }
@@ -462,6 +474,8 @@ impl fmt::Display for Error {
             Self::BufferTooSmall(e) => e.fmt(f),
             Self::Random(e) => e.fmt(f),
             Self::Encode(e) => e.fmt(f),
+            #[cfg(feature = "deflate")]
+            Self::Deflate(e) => e.fmt(f),
         }
     }
 }
@@ -475,6 +489,8 @@ impl core::error::Error for Error {
             Self::BufferTooSmall(e) => e,
             Self::Random(e) => e,
             Self::Encode(e) => e,
+            #[cfg(feature = "deflate")]
+            Self::Deflate(e) => e,
         })
     }
 }
@@ -505,6 +521,9 @@ into_error!(
     Random(RandomError),
     Encode(EncodeError),
 );
+
+#[cfg(feature = "deflate")]
+into_error!(Deflate(crate::deflate::DeflateError));
 
 #[cfg(feature = "std")]
 impl From<Error> for std::io::Error {

@@ -141,14 +141,15 @@ pub enum Incoming<'a> {
 }
 
 /// The outcome of [`Assembler::receive`]: how many input bytes the connection used, and what
-/// happened.
+/// happened. `E` is the error type: [`ProtocolError`] for the assembler alone, the layer's own
+/// for a layer that receives through it (`deflate::DeflateError` for permessage-deflate).
 #[must_use = "the consumed count must be applied to the input"]
 #[derive(Debug, PartialEq, Eq)]
-pub struct Assembled<'a> {
+pub struct Assembled<'a, E = ProtocolError> {
     /// The number of input bytes used; advance the input by it, also on `Err`.
     pub consumed: usize,
     /// What happened.
-    pub result: Result<Incoming<'a>, ProtocolError>,
+    pub result: Result<Incoming<'a>, E>,
 }
 
 /// Reassembles [`Event::Data`] pieces into whole messages.
@@ -198,7 +199,22 @@ impl<B: MessageBuffer> Assembler<B> {
         input: &'a mut [u8],
     ) -> Assembled<'a> {
         let crate::Received { consumed, result } = conn.receive(input);
-        let result = match result {
+        Assembled {
+            consumed,
+            result: self.assemble(result),
+        }
+    }
+
+    /// What [`receive`](Self::receive) makes of `result`, which must be the result of a
+    /// [`Connection::receive`] call, handed over unchanged: its plain text pieces are taken as
+    /// validated (see `src/unchecked.rs`). Crate-private for that reason; the deflate layer calls
+    /// it with the result of its own `Connection::receive` call, once it has taken the
+    /// compressed pieces out.
+    pub(crate) fn assemble<'a>(
+        &'a mut self,
+        result: Result<Recv<'a>, ProtocolError>,
+    ) -> Result<Incoming<'a>, ProtocolError> {
+        match result {
             // A message with extension bits is not plain data: its text was not validated by the
             // connection, so it must never reach the unchecked path.
             Ok(Recv::Event(Event::Data {
@@ -215,8 +231,7 @@ impl<B: MessageBuffer> Assembler<B> {
             Ok(Recv::NeedFlush) => Ok(Incoming::NeedFlush),
             Ok(Recv::Closed) => Ok(Incoming::Closed),
             Err(e) => Err(e),
-        };
-        Assembled { consumed, result }
+        }
     }
 
     /// Takes the next piece of a message from elsewhere than a connection this assembler drives
