@@ -134,6 +134,13 @@
 //! [`Connection::with_extension_bits`] sets the bits for a connection whose handshake was done
 //! elsewhere. No extension state lives in the [`Connection`]; it stays at 192 bytes.
 //!
+//! permessage-deflate (feature `deflate`, on by default) is such a layer:
+//! [`deflate::ServerNegotiation`] turns a parsed request into the `Accept`,
+//! [`deflate::ClientNegotiation`] makes the offer and the check, and [`deflate::Deflate`] sits
+//! beside the connection: [`deflate::Deflate::receive`] in place of
+//! [`message::Assembler::receive`] gives whole messages, compressed or not, and
+//! [`deflate::Deflate::send`] compresses what is worth it.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -141,10 +148,10 @@
 //! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
 //! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`], and output appended to a `Vec` ([`Connection::send_to_vec`], [`Connection::poll_transmit_to_vec`], [`connection::encode_to_vec`]). Nothing else allocates. |
 //! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
-//! | `deflate` | no | [`deflate`]: permessage-deflate (RFC 7692) negotiation, compressor and bounded inflater, on `miniz_oxide`. Implies `alloc`. |
+//! | `deflate` | yes | [`deflate`]: permessage-deflate (RFC 7692): negotiation in one call per role ([`deflate::ServerNegotiation`], [`deflate::ClientNegotiation`]), the per-connection layer ([`deflate::Deflate`]) and its parts (compressor, bounded streaming inflater), on `miniz_oxide`. Implies `alloc`; works without `std`. |
 //!
 //! Without default features the crate is `no_std` and allocation-free (it is built for
-//! `thumbv7em-none-eabihf` in CI).
+//! `thumbv7em-none-eabihf` in CI, also with `deflate` alone).
 //!
 //! ## Modules
 //!

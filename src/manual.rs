@@ -81,6 +81,33 @@
 //!   [`Accept::extension`](crate::handshake::Accept::extension)`(value, bits)`, refused unless
 //!   each extension named was offered, once. A closure and a value rather than an extension
 //!   trait: the core need not know a layer's types, and a no-alloc build pays nothing.
+//! * **permessage-deflate is a layer beside the connection, and glue makes it a few calls.**
+//!   [`deflate::Deflate`](crate::deflate::Deflate) owns the compressor, the inflater and two
+//!   buffers; the connection keeps its one byte of extension bits and its 192 bytes. Negotiation
+//!   is one value per role: `ServerNegotiation` holds the response in a fixed 128-byte buffer
+//!   (no allocation, so an `Accept` can borrow it), and `ClientNegotiation::check` takes `&self`
+//!   (its outcome in a `Cell`), because the request that borrows its offer lives in the handshake
+//!   until `finish_with_extensions` runs the check. Choices in the layer:
+//!   - Whole messages come from `Deflate::receive`, the shape of `Assembler::receive`
+//!     (`Assembled` gained an error type parameter, defaulting to `ProtocolError`). Plain
+//!     messages take the assembler's path unchanged (one UTF-8 pass, by the connection);
+//!     inflated ones are pushed into the assembler piece by piece with `Assembler::push`, which
+//!     validates each piece as it is stored: again one pass, failing within one 16 KiB piece of
+//!     the first bad byte, and never the unchecked path (see [One UTF-8 pass](#one-utf-8-pass)).
+//!     A message that inflates within 16 KiB comes back from the layer's buffer without a copy.
+//!   - Every error the layer meets fails the connection (`Connection::fail` with its code, 1007,
+//!     1009 or 1011), the assembler's included, which `Assembler::receive` alone leaves open: a
+//!     half-inflated message cannot be skipped, and the driver has one thing to do after any
+//!     error, flush and stop.
+//!   - Sending appends to a `Vec` only. Compressing is not transactional: the compressor's
+//!     window has moved on once a message is compressed, so a slice too small could not be
+//!     retried with the same bytes. Before compressing, the layer asks the connection whether it
+//!     would take the frame (an empty dry run of `send_frame_with`: the encoders check state
+//!     before room and change nothing on `BufferTooSmall`), so a refused send compresses
+//!     nothing and the peer's inflater stays in step. Only a client's randomness failing after
+//!     compression can leave them apart, and that fails the connection with 1011.
+//!   - A fragmented message decides on its first fragment (`should_compress` of its length),
+//!     and each compressed fragment ends with a sync flush, so the peer can inflate it at once.
 //! * **One error type for drivers, and `io::Error` under `std`.** [`Error`](crate::Error) holds
 //!   any of the crate's errors unchanged (`#[non_exhaustive]`, `Copy`, no `String` or `Box`),
 //!   with `close_code()` and `http_status()` for the wire reaction. Each error type also converts
@@ -207,8 +234,9 @@
 //! The guarantee rests on the connection's: text on [`Event::Data`](crate::Event::Data) has been
 //! validated up to the end of the piece. A layer that hands the connection's pieces on
 //! transformed (for example inflated) must not report them to the assembler as validated, and
-//! does not: only `Assembler::receive` takes pieces as validated, straight from
-//! `Connection::receive`.
+//! does not: only `Assembler::receive` and `deflate::Deflate::receive` take pieces as validated,
+//! both straight from their own `Connection::receive` call and only without extension bits;
+//! inflated text goes through `Assembler::push`, which validates it.
 //!
 //! # Masking keys
 //!

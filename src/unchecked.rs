@@ -21,7 +21,11 @@
 /// 2. `TextTail` keeps the invariant "the joined text is valid UTF-8 followed by at most one
 ///    unfinished, valid character prefix, which it holds": a piece from `Assembler::push` is
 ///    validated whole (`simdutf8`, the same check as `core::str::from_utf8`); a piece from
-///    `Assembler::receive` came straight from `Connection::receive` as `DataKind::Text`, whose
+///    `Assembler::receive` (or from `deflate::Deflate::receive`, the only other caller of the
+///    crate-private `Assembler::assemble`, which hands it the result of its own
+///    `Connection::receive` call unchanged once it has taken out the pieces with RSV1; inflated
+///    text goes through `Assembler::push` instead) came straight from `Connection::receive` as
+///    `DataKind::Text` with no extension bits, whose
 ///    streaming validator accepted the message's bytes up to the end of that piece (documented on
 ///    `Event::Data`, and failing the connection instead of delivering otherwise), so it is a run
 ///    of valid UTF-8 cut at arbitrary byte positions; `join` checks its first byte is a character

@@ -9,7 +9,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use sockless::deflate::{Agreed, Compressor, InflateError, InflateStatus, Inflater};
+use sockless::deflate::{
+    Agreed, Compressor, Deflate, DeflateError, InflateError, InflateStatus, Inflater,
+};
+use sockless::message::{Assembler, Incoming};
+use sockless::{CloseCode, Config, Connection, Rsv, State};
 
 struct Counting;
 
@@ -113,6 +117,70 @@ fn bomb_fails_before_memory_grows_past_the_limit() {
         "bomb: {} bytes of payload for 1 GiB; stopped after {fed} bytes fed, {} inflated; peak heap {peak} bytes (bound {bound})",
         payload.len(),
         message.len()
+    );
+    assert!(peak <= bound, "peak {peak} > {bound}");
+    assert!(fed < 64 << 10, "fed {fed} bytes before stopping");
+}
+
+/// The same bomb as a client's frame, through a server `Connection` and the `Deflate` layer
+/// reassembling into a `Vec`: 1009 on the wire, and the heap bounded by the limit plus the
+/// layer's constant.
+#[test]
+fn bomb_through_the_connection_fails_with_1009() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let payload = bomb(1 << 30);
+    let limit: u64 = 1 << 20;
+    // The compressed payload itself is within the connection's limits.
+    let mut config = Config::default();
+    config.max_message_len = limit.max(payload.len() as u64);
+    config.max_frame_len = config.max_message_len;
+    let mut frame = vec![0xc2, 0xff]; // FIN, RSV1, binary; masked, 64-bit length
+    frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]); // zero mask: the payload as is
+    frame.extend_from_slice(&payload);
+    let mut read = vec![0u8; 16 << 10];
+
+    let base = baseline();
+    let mut conn = Connection::server(config).with_extension_bits(Rsv::RSV1);
+    let mut layer = Deflate::new(&Agreed::DEFAULT, limit);
+    let mut assembler = Assembler::new(Vec::new());
+    let mut fed = 0;
+    let mut error = None;
+    'reads: for piece in frame.chunks(read.len()) {
+        read[..piece.len()].copy_from_slice(piece);
+        let mut pos = 0;
+        while pos < piece.len() {
+            let r = layer.receive(&mut conn, &mut assembler, &mut read[pos..piece.len()]);
+            pos += r.consumed;
+            match r.result {
+                Ok(Incoming::Pending) => {}
+                Ok(Incoming::NeedInput) => break,
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => {
+                    error = Some(e);
+                    fed += pos;
+                    break 'reads;
+                }
+            }
+        }
+        fed += piece.len();
+    }
+    let peak = peak_since(base);
+    assert_eq!(error, Some(DeflateError::Inflate(InflateError::TooBig)));
+    assert_eq!(conn.state(), State::Failed);
+    let mut out = Vec::new();
+    conn.poll_transmit_to_vec(&mut out).unwrap();
+    assert_eq!(out, [0x88, 2, 0x03, 0xF1]);
+    assert_eq!(
+        error.and_then(DeflateError::close_code),
+        Some(CloseCode::MESSAGE_TOO_BIG)
+    );
+    // The assembler's Vec doubles up to 2 MiB for 1 MiB of inflated pieces; the layer adds its
+    // inflater and its 16 KiB chunk.
+    let bound = 2 * (limit as usize) + sockless::deflate::INFLATE_CHUNK + INFLATER_BOUND;
+    println!(
+        "bomb through the connection: stopped after {fed} of {} frame bytes; peak heap {peak} bytes (bound {bound})",
+        frame.len()
     );
     assert!(peak <= bound, "peak {peak} > {bound}");
     assert!(fed < 64 << 10, "fed {fed} bytes before stopping");

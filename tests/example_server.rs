@@ -1,6 +1,8 @@
 //! The `echo_server` example under hostile load, over loopback: its deadlines (handshake, close,
 //! idle, write) hold however slowly a client trickles bytes or reads, and its connection cap
-//! answers 503 past the limit and serves again once a slot frees.
+//! answers 503 past the limit and serves again once a slot frees. And permessage-deflate in both
+//! examples: `echo_server` with and without `--no-deflate`, and `echo_client`, against sockless
+//! peers that compress.
 //!
 //! Each test starts the built example, `target/<profile>/examples/echo_server`, with
 //! `127.0.0.1:0` and short deadlines, reads the port from its `listening on IP:PORT` line, and
@@ -50,6 +52,11 @@ const OP_CLOSE: u8 = 0x8;
 
 /// `target/<profile>/examples/echo_server`, next to this test's `deps/` directory.
 fn example_path() -> PathBuf {
+    example_binary("echo_server")
+}
+
+/// `target/<profile>/examples/<name>`, checked to be there and newer than its source.
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe
         .parent()
@@ -57,21 +64,21 @@ fn example_path() -> PathBuf {
         .expect("the test runs from target/<profile>/deps/");
     let path = profile_dir
         .join("examples")
-        .join(format!("echo_server{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
         "{} is missing: `cargo test` builds it, `cargo test --test example_server` alone does not; \
-         run `cargo build --example echo_server` first",
+         run `cargo build --example {name}` first",
         path.display()
     );
     // `cargo test --test example_server` does not rebuild the example either: refuse to test a
     // binary older than its source.
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/echo_server.rs");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
     let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if let (Some(built), Some(edited)) = (modified(&path), modified(&source)) {
         assert!(
             built >= edited,
-            "{} is older than {}: run `cargo build --example echo_server` (or plain `cargo test`)",
+            "{} is older than {}: run `cargo build --example {name}` (or plain `cargo test`)",
             path.display(),
             source.display()
         );
@@ -622,4 +629,289 @@ fn a_plain_http_1_0_get_is_served_the_page() {
         body.contains("new WebSocket("),
         "not the echo page: {body:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// permessage-deflate, against sockless peers
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use sockless::deflate::{
+        ClientNegotiation, Deflate, DeflateConfig, InflateStatus, ServerNegotiation,
+    };
+    use sockless::handshake::{
+        Accept, ClientHandshake, ClientRequest, ServerHandshake, EMPTY_HEADER,
+    };
+    use sockless::{
+        Config, Connection, DataKind, Event, OsRandom, Outgoing, RandomSource, Recv, Rsv, Status,
+    };
+
+    /// One end of a WebSocket connection driven by sockless over a blocking socket, reading
+    /// whole messages and reporting whether each came compressed.
+    struct Peer<R> {
+        tcp: TcpStream,
+        conn: Connection<R>,
+        layer: Option<Deflate>,
+        rbuf: Vec<u8>,
+        filled: usize,
+    }
+
+    impl<R: RandomSource> Peer<R> {
+        fn send(&mut self, msg: Outgoing<'_>) {
+            let mut out = Vec::new();
+            match self.layer.as_mut() {
+                Some(layer) => layer.send(&mut self.conn, msg, &mut out).map(drop).unwrap(),
+                None => self.conn.send_to_vec(msg, &mut out).map(drop).unwrap(),
+            }
+            self.tcp.write_all(&out).unwrap();
+        }
+
+        /// The next message: its kind, whether its first frame had RSV1, its bytes.
+        fn next(&mut self) -> (DataKind, bool, Vec<u8>) {
+            let mut message = Vec::new();
+            let mut step = vec![0u8; 64 << 10];
+            loop {
+                let mut pos = 0;
+                while pos < self.filled {
+                    let r = self.conn.receive(&mut self.rbuf[pos..self.filled]);
+                    pos += r.consumed;
+                    match r.result.expect("no protocol error") {
+                        Recv::Event(Event::Data {
+                            kind,
+                            payload,
+                            message_done,
+                            rsv,
+                            ..
+                        }) => {
+                            let compressed = rsv.contains(Rsv::RSV1);
+                            if compressed {
+                                let layer = self.layer.as_mut().expect("RSV1 only when agreed");
+                                let mut input = &payload[..];
+                                loop {
+                                    let i = layer
+                                        .inflate(
+                                            &mut self.conn,
+                                            kind,
+                                            input,
+                                            message_done,
+                                            &mut step,
+                                        )
+                                        .expect("inflate");
+                                    input = &input[i.consumed..];
+                                    message.extend_from_slice(&step[..i.written]);
+                                    if i.status != InflateStatus::OutputFull {
+                                        break;
+                                    }
+                                }
+                            } else {
+                                message.extend_from_slice(payload);
+                            }
+                            if message_done {
+                                self.rbuf.copy_within(pos..self.filled, 0);
+                                self.filled -= pos;
+                                return (kind, compressed, message);
+                            }
+                        }
+                        Recv::Event(other) => panic!("unexpected {other:?}"),
+                        Recv::NeedInput => break,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                self.rbuf.copy_within(pos..self.filled, 0);
+                self.filled -= pos;
+                if self.filled == self.rbuf.len() {
+                    panic!("receive buffer full");
+                }
+                let n = read_some(&mut self.tcp, &mut self.rbuf[self.filled..]).expect("read");
+                assert!(n > 0, "EOF while waiting for a message");
+                self.filled += n;
+            }
+        }
+    }
+
+    /// A sockless client of the server at `addr`, offering deflate with `deflate`; also returns
+    /// the server's `Sec-WebSocket-Extensions` answer, if any.
+    fn client(addr: SocketAddr, deflate: &DeflateConfig) -> (Peer<OsRandom>, Option<String>) {
+        let mut tcp = connect(addr);
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let negotiation = ClientNegotiation::new(deflate);
+        let offers: Vec<&str> = negotiation.offer().into_iter().collect();
+        let mut out = [0u8; 1024];
+        let (mut handshake, n) = ClientHandshake::new(
+            ClientRequest::new("127.0.0.1", "/").extensions(&offers),
+            Config::default(),
+            OsRandom::new(),
+            &mut out,
+        )
+        .unwrap();
+        tcp.write_all(&out[..n]).unwrap();
+        let head = read_head(&mut tcp);
+        let answer = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: "))
+            .map(str::to_owned);
+        let mut headers = [EMPTY_HEADER; 32];
+        let Ok(Status::Complete(resp)) = handshake.parse(head.as_bytes(), &mut headers) else {
+            panic!("{head}")
+        };
+        let conn = handshake
+            .finish_with_extensions(&resp, |r| negotiation.check(r))
+            .unwrap();
+        let layer = negotiation.agreed().map(|a| Deflate::new(&a, 16 << 20));
+        let peer = Peer {
+            tcp,
+            conn,
+            layer,
+            rbuf: vec![0u8; 64 << 10],
+            filled: 0,
+        };
+        (peer, answer)
+    }
+
+    /// The messages exchanged: text and binary, empty to 8 MiB.
+    fn messages() -> Vec<(DataKind, Vec<u8>)> {
+        let text: Vec<u8> = "permessage-deflate, échoed ".repeat(40_000).into_bytes();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let random: Vec<u8> = (0..(1 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        vec![
+            (DataKind::Text, Vec::new()),
+            (DataKind::Text, b"hi".to_vec()),
+            (DataKind::Text, text),
+            (DataKind::Binary, random),
+            (DataKind::Binary, vec![0x5a; 8 << 20]),
+        ]
+    }
+
+    fn outgoing(kind: DataKind, bytes: &[u8]) -> Outgoing<'_> {
+        match kind {
+            DataKind::Text => Outgoing::Text(std::str::from_utf8(bytes).unwrap()),
+            DataKind::Binary => Outgoing::Binary(bytes),
+        }
+    }
+
+    #[test]
+    fn echo_server_compresses_both_ways_by_default() {
+        let server = Server::start(&[]);
+        let (mut peer, answer) = client(server.addr, &DeflateConfig::default());
+        assert_eq!(answer.as_deref(), Some("permessage-deflate"));
+        assert_eq!(peer.conn.extension_bits(), Rsv::RSV1);
+        for (kind, bytes) in messages() {
+            peer.send(outgoing(kind, &bytes));
+            let (got_kind, compressed, got) = peer.next();
+            assert_eq!((got_kind, got.len()), (kind, bytes.len()));
+            assert!(got == bytes, "{kind:?} of {} bytes differs", bytes.len());
+            // At least 64 bytes: compressed on the way back.
+            assert_eq!(
+                compressed,
+                bytes.len() >= 64,
+                "{kind:?} of {} bytes",
+                bytes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn echo_server_with_no_deflate_declines_and_echoes_plain() {
+        let server = Server::start(&["--no-deflate"]);
+        let (mut peer, answer) = client(server.addr, &DeflateConfig::default());
+        assert_eq!(answer, None);
+        assert_eq!(peer.conn.extension_bits(), Rsv::NONE);
+        assert!(peer.layer.is_none());
+        for (kind, bytes) in messages().into_iter().take(4) {
+            peer.send(outgoing(kind, &bytes));
+            let (got_kind, compressed, got) = peer.next();
+            assert_eq!(got_kind, kind);
+            assert!(!compressed);
+            assert!(got == bytes);
+        }
+    }
+
+    #[test]
+    fn echo_client_echoes_compressed_to_a_server_that_compresses() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut child = Command::new(example_binary("echo_client"))
+            .arg(format!("ws://{addr}/"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start echo_client");
+        let (mut tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // The server's handshake, by hand, with deflate.
+        let head = read_request_head(&mut tcp);
+        let mut handshake = ServerHandshake::new(Config::default());
+        let mut headers = [EMPTY_HEADER; 32];
+        let Ok(Status::Complete(req)) = handshake.parse(&head, &mut headers) else {
+            panic!("{}", String::from_utf8_lossy(&head))
+        };
+        let negotiation = ServerNegotiation::new(&DeflateConfig::default(), &req);
+        assert_eq!(negotiation.response(), Some("permessage-deflate"));
+        let mut out = [0u8; 1024];
+        let (n, conn) = req
+            .accept(&negotiation.accept(Accept::new()), &mut out)
+            .unwrap();
+        tcp.write_all(&out[..n]).unwrap();
+        let layer = negotiation.agreed().map(|a| Deflate::new(&a, 16 << 20));
+        let mut peer = Peer {
+            tcp,
+            conn,
+            layer,
+            rbuf: vec![0u8; 64 << 10],
+            filled: 0,
+        };
+        for (kind, bytes) in messages() {
+            peer.send(outgoing(kind, &bytes));
+            let (got_kind, compressed, got) = peer.next();
+            assert_eq!(got_kind, kind);
+            assert!(got == bytes, "{kind:?} of {} bytes differs", bytes.len());
+            assert_eq!(compressed, bytes.len() >= 64);
+        }
+        let mut out = Vec::new();
+        peer.conn
+            .close_to_vec(sockless::CloseCode::NORMAL, "", &mut out)
+            .unwrap();
+        peer.tcp.write_all(&out).unwrap();
+        // Its Close echo, then we close TCP first, as a server does.
+        let mut buf = [0u8; 64];
+        let n = read_some(&mut peer.tcp, &mut buf).unwrap();
+        assert_eq!(&buf[..2], &[0x88, 0x82], "{:?}", &buf[..n]);
+        drop(peer);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "echo_client did not exit");
+            thread::sleep(Duration::from_millis(20));
+        };
+        let log = io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
+        assert!(status.success(), "echo_client failed: {log}");
+    }
+
+    /// Reads a request head up to its blank line.
+    fn read_request_head(tcp: &mut TcpStream) -> Vec<u8> {
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert!(head.len() < 8192);
+            assert_eq!(
+                read_some(tcp, &mut byte).unwrap(),
+                1,
+                "EOF in the request head"
+            );
+            head.push(byte[0]);
+        }
+        head
+    }
 }

@@ -20,6 +20,22 @@
 //!
 //! # Wiring
 //!
+//! The glue does it in a few calls (the crate's examples `echo_server` and `echo_client` use it):
+//!
+//! * Server: [`ServerNegotiation::new`]`(&config, &request)` chooses;
+//!   `request.accept(&negotiation.accept(Accept::new()), out)` answers (the connection then owns
+//!   RSV1); [`Deflate::new`]`(&negotiation.agreed()?, max_message_len)` is the layer.
+//! * Client: [`ClientNegotiation::offer`] goes into `ClientRequest::extensions`;
+//!   `finish_with_extensions(&response, |r| negotiation.check(r))` checks the answer
+//!   (a bad one fails the handshake with `ExtensionRefused`); [`ClientNegotiation::agreed`] gives
+//!   the parameters for [`Deflate::new`].
+//! * Connection: [`Deflate::receive`] in place of `Assembler::receive` (whole messages, plain or
+//!   compressed), or [`Deflate::inflate`] per piece; [`Deflate::send`] and
+//!   [`Deflate::send_frame`] to send. Every error the layer meets fails the connection with its
+//!   close code.
+//!
+//! What the glue does, by hand:
+//!
 //! * Server handshake: `config.deflate.accept_offers(request.extensions())`; if `Some`, add
 //!   `Sec-WebSocket-Extensions: ` + [`Accepted::write_response`] to the 101 (both are
 //!   transactional, so a too-small buffer can be retried) and keep [`Accepted::agreed`].
@@ -118,6 +134,11 @@
 //! first message each holds nothing. Building the compressor's state passes about 64 KiB through
 //! the stack once (the backend's struct is built, then boxed); the inflater's window is
 //! allocated directly on the heap. The caller's output `Vec` for compressed frames comes on top.
+//!
+//! [`Deflate`] adds to these a `Vec` in which compressed frames are built (as long as the longest
+//! compressed message or fragment sent, freed by [`Deflate::release`]) and, once
+//! [`Deflate::receive`] has inflated a message, a buffer of [`INFLATE_CHUNK`] (16 KiB); the
+//! struct itself is about 200 bytes, outside the connection.
 //!
 //! Both states are allocated on first use, and [`Compressor::release`] / [`Inflater::release`]
 //! free them between messages under no context takeover. With our no context takeover, a
