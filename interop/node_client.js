@@ -12,6 +12,15 @@
 // differed; close_code/close_reason are what the server sent in its Close.
 //
 // --deflate on|off: offer permessage-deflate or not (without it, ws's default: offered).
+// The first data connection reports what was negotiated, before its scenarios:
+// {"event":"extensions","offer","answer"} (the request's and the 101's Sec-WebSocket-Extensions).
+//
+//        node node_client.js PORT --pmd JSON
+// The permessage-deflate matrix: one connection with `perMessageDeflate: JSON` (ws's options,
+// e.g. {"threshold":0,"serverMaxWindowBits":10}), the "extensions" line, then one line per
+// deflate scenario (scenarios.js deflateScenarios()) with `wire_in`, the bytes read from the
+// socket while waiting for that echo; a `compressible` scenario whose echo took more than half
+// its size on the wire fails (it was not compressed). Then {"event":"done"}.
 'use strict';
 
 const WebSocket = require('ws');
@@ -19,16 +28,24 @@ const S = require('./scenarios.js');
 const { NodeConn, digest, out, parseFlags, MAX_PAYLOAD } = require('./node_common.js');
 
 const port = Number(process.argv[2]);
-const flags = parseFlags(process.argv.slice(3), ['--library', '--deflate']);
+const flags = parseFlags(process.argv.slice(3), ['--library', '--deflate', '--pmd']);
 const base = 'ws://127.0.0.1:' + port + '/';
 const wsOptions = { maxPayload: MAX_PAYLOAD, handshakeTimeout: 10000 };
 if (flags['--deflate'] !== undefined) wsOptions.perMessageDeflate = flags['--deflate'] === 'on';
+if (flags['--pmd'] !== undefined) wsOptions.perMessageDeflate = JSON.parse(flags['--pmd']);
 
 function open(protocols) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(base, protocols, wsOptions);
     const conn = new NodeConn(ws);
     const timer = setTimeout(() => { ws.terminate(); reject(new Error('timeout opening connection')); }, 12000);
+    // The request is still there while 'upgrade' is emitted: both headers, as sent and received.
+    ws.once('upgrade', (res) => {
+      conn.extensions = {
+        offer: ws._req ? ws._req.getHeader('sec-websocket-extensions') || null : null,
+        answer: res.headers['sec-websocket-extensions'] || null,
+      };
+    });
     ws.once('open', () => { clearTimeout(timer); resolve(conn); });
     ws.once('error', (err) => { clearTimeout(timer); ws.terminate(); reject(err); });
   });
@@ -45,9 +62,12 @@ async function closeQuietly(conn) {
 async function main() {
   // Data scenarios over one connection; reconnect after a failure that broke it.
   let conn = null;
+  let first = true;
   for (const s of S.dataScenarios()) {
     if (!conn) {
       try { conn = await open(undefined); } catch (e) { report(s.name, false, 'connect failed: ' + e.message); continue; }
+      if (first) out(Object.assign({ event: 'extensions' }, conn.extensions));
+      first = false;
     }
     const r = await S.runScenario(conn, s, digest);
     report(s.name, r.ok, r.detail);
@@ -99,6 +119,28 @@ async function main() {
   out({ event: 'done' });
 }
 
+// The permessage-deflate matrix on one connection (see --pmd above).
+async function deflateMain() {
+  let conn;
+  try { conn = await open(undefined); } catch (e) { out({ event: 'connect-failed', detail: e.message }); return; }
+  out(Object.assign({ event: 'extensions' }, conn.extensions));
+  for (const s of S.deflateScenarios()) {
+    const before = conn.ws._socket.bytesRead;
+    const r = await S.runScenario(conn, s, digest);
+    const wireIn = conn.ws._socket.bytesRead - before;
+    let { ok, detail } = r;
+    if (s.compressible && ok) {
+      const size = S.utf8Length(s.payload);
+      ok = wireIn * 2 < size;
+      detail = wireIn + ' B on the wire for ' + size + ' B' + (ok ? '' : ': the echo was not compressed');
+    }
+    out({ scenario: s.name, ok, detail, wire_in: wireIn });
+    if (r.fatal) { conn.terminate(); out({ event: 'done' }); return; }
+  }
+  await closeQuietly(conn);
+  out({ event: 'done' });
+}
+
 async function libraryMain(mode) {
   const rep = { event: 'library', mode, echo: null, close_code: null, close_reason: null, error: null };
   let conn = null;
@@ -121,5 +163,8 @@ async function libraryMain(mode) {
   out(rep);
 }
 
-const run = flags['--library'] !== undefined ? libraryMain(flags['--library']) : main();
+let run;
+if (flags['--library'] !== undefined) run = libraryMain(flags['--library']);
+else if (flags['--pmd'] !== undefined) run = deflateMain();
+else run = main();
 run.then(() => process.exit(0), (e) => { out({ event: 'crash', detail: String(e && e.stack || e) }); process.exit(2); });

@@ -84,9 +84,11 @@ class NodeConn {
     this.ws.send(p, { binary: typeof p !== 'string' });
   }
 
-  sendFragments(parts, ping) {
+  // compress: send the message compressed if permessage-deflate was agreed (RSV1 on the first
+  // fragment, every fragment deflated with a sync flush); ws decides on the first fragment.
+  sendFragments(parts, ping, compress) {
     parts.forEach((p, i) => {
-      this.ws.send(p, { binary: false, fin: i === parts.length - 1, compress: false });
+      this.ws.send(p, { binary: false, fin: i === parts.length - 1, compress });
       if (i === 0) this.ws.ping(ping);
     });
   }

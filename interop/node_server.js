@@ -3,8 +3,10 @@
 // drives the scenarios (it sends, the client echoes back, the server verifies).
 // Usage: node node_server.js [--deflate on|off]   (listens on 127.0.0.1, a free port)
 // --deflate on|off: accept permessage-deflate or not (without it, ws's default: not accepted).
+//        node node_server.js --pmd JSON   accept it with `perMessageDeflate: JSON` (ws's options)
 // Prints JSON lines: {"event":"listening","port"}, then per connection
-// {"nonce","event":"open","path","offered","selected"}, {"nonce","scenario","ok","detail"}...,
+// {"nonce","event":"open","path","offered","selected","offer","answer"} (offer/answer: the
+// request's and our 101's Sec-WebSocket-Extensions, or null), {"nonce","scenario","ok","detail"}...,
 // {"nonce","event":"end","completed","close_code","close_reason","error"}.
 // Paths (after the /t<nonce> prefix):
 //        /data/K    run data scenarios K.. then close 4002 "done"
@@ -14,6 +16,9 @@
 //                   client closes; "end" reports the code and reason it closed with
 //                   (library-client client-closes: tests/peers.rs closes with 4003 "client-bye")
 //        /close-me  close 4004 "server-bye" at once; "end" reports the code that came back
+//        /deflate   the deflate scenarios (deflateScenarios()), each line with `wire_in` (bytes
+//                   read while waiting for the echo; a `compressible` scenario whose echo took
+//                   more than half its size fails: not compressed), then close 4002 "done"
 'use strict';
 
 const { WebSocketServer } = require('ws');
@@ -22,7 +27,8 @@ const { NodeConn, digest, out, parseFlags, MAX_PAYLOAD } = require('./node_commo
 
 const SUPPORTED = ['proto-b', 'proto-c'];
 const SCENARIOS = S.dataScenarios();
-const flags = parseFlags(process.argv.slice(2), ['--deflate']);
+const DEFLATE_SCENARIOS = S.deflateScenarios();
+const flags = parseFlags(process.argv.slice(2), ['--deflate', '--pmd']);
 
 const serverOptions = {
   host: '127.0.0.1',
@@ -35,7 +41,14 @@ const serverOptions = {
   },
 };
 if (flags['--deflate'] !== undefined) serverOptions.perMessageDeflate = flags['--deflate'] === 'on';
+if (flags['--pmd'] !== undefined) serverOptions.perMessageDeflate = JSON.parse(flags['--pmd']);
 const wss = new WebSocketServer(serverOptions);
+
+// The 101's header lines, kept on the request for the 'connection' handler.
+wss.on('headers', (headers, req) => {
+  const line = headers.find((h) => /^sec-websocket-extensions:/i.test(h));
+  req.extensionsAnswer = line ? line.slice(line.indexOf(':') + 1).trim() : null;
+});
 
 wss.on('listening', () => out({ event: 'listening', port: wss.address().port }));
 
@@ -46,7 +59,8 @@ wss.on('connection', async (ws, req) => {
   const pathname = m ? m[2] : new URL(req.url, 'http://127.0.0.1').pathname;
   const header = req.headers['sec-websocket-protocol'];
   const offered = header ? header.split(',').map((s) => s.trim()).filter(Boolean) : [];
-  out({ nonce, event: 'open', path: pathname, offered, selected: ws.protocol || null });
+  const offer = req.headers['sec-websocket-extensions'] || null;
+  out({ nonce, event: 'open', path: pathname, offered, selected: ws.protocol || null, offer, answer: req.extensionsAnswer });
   const conn = new NodeConn(ws);
   const end = (fields) => out(Object.assign({ nonce, event: 'end', completed: false, close_code: null, close_reason: null, error: null }, fields));
   try {
@@ -62,6 +76,20 @@ wss.on('connection', async (ws, req) => {
       const r = await S.runScenario(conn, { name: 'echo', kind: 'message', payload: 'no subprotocol' }, digest);
       out({ nonce, scenario: 'echo', ok: r.ok, detail: r.detail });
       if (r.fatal) { conn.terminate(); end({ error: 'aborted' }); return; }
+    } else if (pathname === '/deflate') {
+      for (const s of DEFLATE_SCENARIOS) {
+        const before = ws._socket.bytesRead;
+        const r = await S.runScenario(conn, s, digest);
+        const wireIn = ws._socket.bytesRead - before;
+        let { ok, detail } = r;
+        if (s.compressible && ok) {
+          const size = S.utf8Length(s.payload);
+          ok = wireIn * 2 < size;
+          detail = wireIn + ' B on the wire for ' + size + ' B' + (ok ? '' : ': the echo was not compressed');
+        }
+        out({ nonce, scenario: s.name, ok, detail, wire_in: wireIn });
+        if (r.fatal) { conn.terminate(); end({ error: 'aborted after ' + s.name }); return; }
+      }
     } else if (pathname === '/close4001') {
       closeWith = [4001, 'bye'];
     } else if (pathname === '/echo') {

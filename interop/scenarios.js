@@ -73,6 +73,27 @@
     return list;
   }
 
+  // The scenarios of the permessage-deflate matrix, in order: same names and payload shapes as
+  // deflate_scenarios() in wsinterop/scenarios.py. `compressible`: compresses to well under half
+  // (a peer that counts wire bytes checks that the echo came back compressed). The fragments are
+  // sent compressed (`compress`).
+  function deflateScenarios() {
+    const list = [];
+    let seed = 7692;
+    for (const [kind, n] of [['binary', 0], ['text', 1], ['text', 125], ['binary', 126], ['text', 4096], ['binary', 65536]]) {
+      seed += 1;
+      const payload = kind === 'text' ? asciiText(n, seed) : pseudoRandomBytes(n, seed);
+      list.push({ name: kind + '-' + (n >= 1024 ? n / 1024 + 'KiB' : n + 'B'), kind: 'message', payload });
+    }
+    const twice = asciiText(16384, seed + 1);
+    list.push({ name: 'text-16KiB', kind: 'message', payload: twice });
+    list.push({ name: 'text-16KiB-again', kind: 'message', payload: twice });
+    list.push({ name: 'text-repeat-64KiB', kind: 'message', payload: asciiText(4096, seed + 2).repeat(16) });
+    list.push({ name: 'utf8-multibyte-large', kind: 'message', payload: UTF8_SAMPLE.repeat(1600), compressible: true });
+    list.push({ name: 'fragmented-with-ping', kind: 'fragments', parts: FRAGMENT_PARTS, ping: FRAGMENT_PING, compress: true });
+    return list;
+  }
+
   function hex(bytes, max) {
     let s = '';
     for (let i = 0; i < Math.min(bytes.length, max); i++) s += bytes[i].toString(16).padStart(2, '0');
@@ -128,7 +149,7 @@
     return 10000;
   }
 
-  // conn: {sendMessage(p), sendFragments(parts, ping), ping(p), waitPong(p, ms), recv(ms)}
+  // conn: {sendMessage(p), sendFragments(parts, ping, compress), ping(p), waitPong(p, ms), recv(ms)}
   // recv resolves {data, isBinary}; recv/waitPong reject on timeout or close.
   // Returns {ok, detail, fatal}; fatal means the connection can no longer be trusted.
   async function runScenario(conn, s, digest) {
@@ -141,7 +162,7 @@
         return { ok: diff === null, detail: diff || '', fatal: false };
       }
       if (s.kind === 'fragments') {
-        conn.sendFragments(s.parts, s.ping);
+        conn.sendFragments(s.parts, s.ping, Boolean(s.compress));
         const got = await conn.recv(ms);
         const diff = await compare(s.parts.join(''), got, digest);
         await conn.waitPong(s.ping, ms);
@@ -162,6 +183,6 @@
 
   return {
     MiB, SIZES, UTF8_SAMPLE, PING_PAYLOADS, FRAGMENT_PARTS, FRAGMENT_PING,
-    dataScenarios, compare, runScenario, toBytes, equalBytes, hex, utf8Length, sizeLabel,
+    dataScenarios, deflateScenarios, compare, runScenario, toBytes, equalBytes, hex, utf8Length, sizeLabel,
   };
 });

@@ -3,12 +3,14 @@
 
 Same command-line contract as
 
-    cargo run --release --example echo_client -- ws://HOST:PORT/PATH [--max-message BYTES] [--protocol NAME]...
+    cargo run --release --example echo_client -- ws://HOST:PORT/PATH [--max-message BYTES] [--protocol NAME]... [--no-deflate]
 
 What the harness expects from the real client:
 
 * Connects to the URL (path and query are sent as the request target), offering
   the `--protocol` names in the order given (none if the option is absent).
+* Offers permessage-deflate (`permessage-deflate; client_max_window_bits`) unless
+  `--no-deflate` is given.
 * Echoes every text/binary message back unchanged, with the same type, and
   answers Pings with Pongs carrying the same payload.
 * When the server closes, answers with a Close carrying the same code, waits for
@@ -28,6 +30,7 @@ import sys
 import time
 
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.sync.client import connect
 
 
@@ -51,7 +54,10 @@ def main():
     ap.add_argument("url")
     ap.add_argument("--max-message", type=int, default=16 * 1024 * 1024)
     ap.add_argument("--protocol", action="append", default=[])
+    ap.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
     args = ap.parse_args()
+    # Like the examples: permessage-deflate with the RFC 7692 defaults unless --no-deflate.
+    extensions = None if args.no_deflate else [ClientPerMessageDeflateFactory()]
 
     try:
         ws = connect(
@@ -59,6 +65,7 @@ def main():
             subprotocols=args.protocol or None,
             max_size=args.max_message,
             compression=None,
+        extensions=extensions,
             ping_interval=None,
             open_timeout=10,
             close_timeout=10,

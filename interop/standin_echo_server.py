@@ -3,7 +3,7 @@
 
 It follows the same command-line contract as
 
-    cargo run --release --example echo_server -- [ADDR] [--max-message BYTES] [--protocol NAME]...
+    cargo run --release --example echo_server -- [ADDR] [--max-message BYTES] [--protocol NAME]... [--no-deflate]
 
 so that `run_interop.py --server-cmd ".venv/bin/python standin_echo_server.py"`
 can exercise the harness before the real example exists. It documents what the
@@ -24,6 +24,9 @@ harness expects from the real server:
   `Sec-WebSocket-Key` gets 400.
 * Protocol violations close with the RFC 6455 code (1002 for an unmasked client
   frame, 1007 for invalid UTF-8 in a text message).
+* permessage-deflate (RFC 7692) is accepted when offered, with the defaults (15-bit windows,
+  context takeover unless the client asks otherwise); `--no-deflate` declines it. Unlike the
+  real example, corrupt compressed data closes with 1002 (websockets' choice), not 1007.
 * Connections are served concurrently (the real example may serve one at a time:
   the harness never opens two connections to the server at once).
 
@@ -39,6 +42,7 @@ import time
 
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Response
 from websockets.sync.server import serve
 
@@ -77,7 +81,10 @@ def main():
     ap.add_argument("addr", nargs="?", default="127.0.0.1:9001")
     ap.add_argument("--max-message", type=int, default=16 * 1024 * 1024)
     ap.add_argument("--protocol", action="append", default=[])
+    ap.add_argument("--no-deflate", action="store_true", help="do not accept permessage-deflate")
     args = ap.parse_args()
+    # Like the examples: permessage-deflate with the RFC 7692 defaults unless --no-deflate.
+    extensions = None if args.no_deflate else [ServerPerMessageDeflateFactory()]
 
     host, _, port = args.addr.rpartition(":")
     supported = list(args.protocol)
@@ -139,6 +146,7 @@ def main():
         process_request=process_request,
         max_size=args.max_message,
         compression=None,
+        extensions=extensions,
         ping_interval=None,
         close_timeout=5,
     ) as server:

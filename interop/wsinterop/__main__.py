@@ -42,10 +42,13 @@ SERVER = "server"
 FAMILY_ATTR = {SERVER: "server", D_CLIENT: "echo_client", D_LIB_CLIENT: "library_client", D_LIB_SERVER: "library_server"}
 FIXED_DIRECTIONS = [D_CLIENT, D_LIB_CLIENT, D_LIB_SERVER] + tls_peer.DIRECTIONS
 # The order of the sections. raw's echo_client cases come after node-ws's, as they always have.
+# The permessage-deflate matrix (deflate_matrix.py) comes last.
+DEFLATE_SERVER, DEFLATE_CLIENT = "deflate-server", "deflate-client"
 ORDER = (
     [("raw", SERVER)]
     + [(p, f) for p in ("websockets", "wsproto", "node-ws") for f in (SERVER, D_CLIENT, D_LIB_CLIENT, D_LIB_SERVER)]
     + [("raw", D_CLIENT), ("chromium", SERVER), ("chromium", D_LIB_SERVER)]
+    + [(p, f) for p in ("raw", "websockets", "wsproto", "node-ws") for f in (DEFLATE_SERVER, DEFLATE_CLIENT)]
 )
 DEFAULT_EXAMPLES = os.path.join(REPO_ROOT, "target", "release", "examples")
 
@@ -165,7 +168,7 @@ def main(argv=None):
     runner = ClientRunner(client_cmd, workdir)
     lib = LibraryTests(args.cargo, workdir)
 
-    def section(peer, direction, fn):
+    def section(peer, direction, fn, label=""):
         if peer not in peers or direction not in directions:
             return
         if time_left() <= 0:
@@ -177,7 +180,7 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001
             R.record(peer, direction, "harness", False, f"{type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stdout)
-        log(f"{peer} {direction}: {time.monotonic() - t0:.1f} s")
+        log(f"{peer} {direction}{label}: {time.monotonic() - t0:.1f} s")
 
     def against_servers(peer):
         for target in targets:
@@ -186,6 +189,13 @@ def main(argv=None):
                 target.name,
                 lambda: serving(lambda: RunningServer(target, workdir, peer.name).start(), lambda s: peer.server(s, R)),
             )
+
+    def deflate_against_servers(peer):
+        """The deflate matrix against the server examples that negotiate permessage-deflate (each
+        family starts the servers it needs)."""
+        for target in targets:
+            if target.example.deflate:
+                section(peer.name, target.name, lambda: peer.deflate_server(target, workdir, R), " (deflate matrix)")
 
     def library(peer, direction, fn):
         """A library-client/library-server section: tests/peers.rs must have been built."""
@@ -232,6 +242,12 @@ def main(argv=None):
                 if name not in reported:
                     reported.add(name)
                     unavailable(name)
+                continue
+            if family == DEFLATE_SERVER:
+                deflate_against_servers(peer)
+                continue
+            if family == DEFLATE_CLIENT:
+                section(name, D_CLIENT, lambda: peer.deflate_client(runner, R), " (deflate matrix)")
                 continue
             fn = getattr(peer, FAMILY_ATTR[family])
             if family == SERVER:

@@ -134,10 +134,13 @@ def chromium_page(chromium, page_name, query, workdir, label, budget):
 
 def server_direction(chromium, server, workdir, R):
     """browser_test.html against a running server example; its PASS/FAIL/SKIP lines become
-    results, and every scenario it should report is checked off."""
+    results, and every scenario it should report is checked off. Against a server example that
+    negotiates permessage-deflate, the page also reports deflate-negotiated (ws.extensions)."""
     browser_budget = max(30, min(150, int(time_left())))
+    deflate = server.target.example.deflate
+    query = f"port={server.port}" + ("&deflate=1" if deflate else "")
     text, source, rc, err_path = chromium_page(
-        chromium, "browser_test.html", f"port={server.port}", workdir, f"chromium-{server.name}", browser_budget
+        chromium, "browser_test.html", query, workdir, f"chromium-{server.name}", browser_budget
     )
     log(f"chromium: results read from {source}")
     if not text.strip():
@@ -163,7 +166,7 @@ def server_direction(chromium, server, workdir, R):
             R.skip(PEER, server.name, scenario, detail)
     if "DONE all" not in text:
         R.record(PEER, server.name, "page", False, f"the page did not finish (results from {source})")
-    for name in DATA_NAMES + EXTRA_SERVER_NAMES + ["subprotocol-not-offered"]:
+    for name in DATA_NAMES + EXTRA_SERVER_NAMES + ["subprotocol-not-offered"] + (["deflate-negotiated"] if deflate else []):
         if name not in seen:
             R.record(PEER, server.name, name, False, f"not reported by the page (results from {source})")
 

@@ -232,13 +232,18 @@ class Peer:
 
     server(running_server, R): the peer as a client of a server example (the direction is
     the server example's name). echo_client(runner, R): the peer as a server for echo_client.
-    library_client(lib, R) / library_server(lib, R): the peer with tests/peers.rs."""
+    library_client(lib, R) / library_server(lib, R): the peer with tests/peers.rs.
+    deflate_server(target, workdir, R) / deflate_client(runner, R): the permessage-deflate
+    matrix (deflate_matrix.py) against a server example that negotiates it (`target`, a
+    ServerTarget, started as needed) and against echo_client."""
 
     name: str
     server: Optional[Callable] = None
     echo_client: Optional[Callable] = None
     library_client: Optional[Callable] = None
     library_server: Optional[Callable] = None
+    deflate_server: Optional[Callable] = None
+    deflate_client: Optional[Callable] = None
 
 
 def serving(factory, body):

@@ -31,17 +31,32 @@ from .common import (
     serving,
     time_left,
 )
+from . import pmd
 from .library import with_peer_client, with_peer_server
-from .scenarios import DATA, DATA_NAMES, Scn, echo_check, run_scenario
+from .scenarios import DATA, DATA_NAMES, DEFLATE, Scn, echo_check, run_scenario
 
 # --------------------------------------------------------------------------- peer client, server example
 
 
-def client_against_server(peer, connect_fn, server, R):
+def agreement_name(agrees):
+    return "deflate-negotiated" if agrees else "deflate-none"
+
+
+def record_agreement(R, peer, direction, agrees, offer, answer):
+    """deflate-negotiated (the offer was answered with a valid permessage-deflate) or deflate-none
+    (no extension agreed), on the first data connection; `agrees` says which is expected."""
+    ok, detail = pmd.check_agreement(offer, answer, pmd.ANY if agrees else None)
+    R.record(peer, direction, agreement_name(agrees), ok, detail)
+
+
+def client_against_server(peer, connect_fn, server, R, offers_deflate=False):
     """A peer client against a running server example: data scenarios, subprotocols, close.
-    `connect_fn(port, path, subprotocols=None)` returns a connection adapter."""
+    `connect_fn(port, path, subprotocols=None)` returns a connection adapter. For a server example
+    that negotiates permessage-deflate, the first data connection also checks that the peer's
+    offer (`offers_deflate`) was accepted, or that nothing was agreed."""
     direction = server.name
     conn = None
+    first = True
     for scn in DATA:
         if time_left() <= 0:
             R.not_run(peer, direction, [scn.name])
@@ -54,6 +69,9 @@ def client_against_server(peer, connect_fn, server, R):
                 continue
             if note:
                 log(f"{peer}: {note.strip()}")
+            if first and server.target.example.deflate:
+                record_agreement(R, peer, direction, offers_deflate, conn.ext_offer, conn.ext_answer)
+            first = False
         ok, detail, fatal = run_scenario(conn, scn)
         if not ok:
             detail += server.died_note(wait=1.0 if fatal else 0.0)
@@ -129,14 +147,16 @@ def choose_subprotocol(offered):
     return None
 
 
-def new_report(nonce, path, offered, selected):
+def new_report(nonce, path, offered, selected, offer=None, answer=None):
     """What a peer server reports about one connection (node_server.js's lines, assembled,
-    have the same keys)."""
+    have the same keys). offer/answer: the request's and the 101's Sec-WebSocket-Extensions."""
     return {
         "nonce": nonce,
         "path": path,
         "offered": offered,
         "selected": selected,
+        "offer": offer,
+        "answer": answer,
         "results": [],
         "completed": False,
         "close_code": None,
@@ -220,11 +240,12 @@ def serve_connection(conn, target, offered, selected):
     """The peer server drives the scenarios on one connection from our echo_client (or from a
     tests/peers.rs client); returns the report."""
     nonce, path = parse_target(target)
-    rep = new_report(nonce, path, offered, selected)
+    rep = new_report(nonce, path, offered, selected, conn.ext_offer, conn.ext_answer)
     try:
         close_with = (4002, "done")
-        if path.startswith("/data/"):
-            for scn in DATA[int(path[len("/data/"):]):]:
+        if path.startswith("/data/") or path == "/deflate":
+            scenarios = DEFLATE if path == "/deflate" else DATA[int(path[len("/data/"):]):]
+            for scn in scenarios:
                 ok, detail, fatal = run_scenario(conn, scn)
                 rep["results"].append((scn.name, ok, detail))
                 if fatal:
@@ -276,18 +297,22 @@ def no_connection(rc, out):
     return f"no connection: echo_client {rc_desc(rc)}: {out}"
 
 
-def client_direction(peer, server, runner, R):
-    """Our echo_client against a peer server that drives the scenarios."""
+def client_direction(peer, server, runner, R, accepts_deflate=False):
+    """Our echo_client against a peer server that drives the scenarios. On the first connection,
+    echo_client's permessage-deflate offer must have been accepted (`accepts_deflate`: the peer
+    server accepts it) or nothing agreed."""
     k = 0
     first = True
     while k <= len(DATA):
         if time_left() <= 0:
-            R.not_run(peer, D_CLIENT, (["subprotocol-pick"] if first else []) + DATA_NAMES[k:] + ["close-4002"])
+            before = [agreement_name(accepts_deflate), "subprotocol-pick"] if first else []
+            R.not_run(peer, D_CLIENT, before + DATA_NAMES[k:] + ["close-4002"])
             break
         rep, rc, out = runner.run(server, f"/data/{k}", OFFER_PICK, timeout=180)
         if rep is None:
             detail = f"the {peer} server saw no connection: echo_client {rc_desc(rc)}: {out}"
             if first:
+                R.record(peer, D_CLIENT, agreement_name(accepts_deflate), False, detail)
                 R.record(peer, D_CLIENT, "subprotocol-pick", False, detail)
             for name in DATA_NAMES[k:]:
                 R.record(peer, D_CLIENT, name, False, detail)
@@ -295,6 +320,7 @@ def client_direction(peer, server, runner, R):
             break
         if first:
             first = False
+            record_agreement(R, peer, D_CLIENT, accepts_deflate, rep["offer"], rep["answer"])
             ok = rep["offered"] == OFFER_PICK and rep["selected"] == "proto-b"
             R.record(
                 peer,
@@ -397,20 +423,27 @@ def echo_client_family(peer, factory, drive=client_direction):
     return lambda runner, R: serving(factory, lambda srv: drive(peer, srv, runner, R))
 
 
-def adapter_peer(name, connect_fn, server_factory, more_server_cases=None):
+def adapter_peer(name, connect_fn, server_factory, more_server_cases=None, agrees=(False, False), deflate=None):
     """A peer with a Python connection adapter, `connect_fn(port, path, subprotocols=None)`, and a
     PeerServer running serve_connection: every direction family. `more_server_cases(server, R)`
-    runs after client_against_server in the server-example directions."""
+    runs after client_against_server in the server-example directions. `agrees`: (the client
+    offers permessage-deflate, the server accepts it), as configured by the PeerOptions.
+    `deflate`: the (deflate_server, deflate_client) families of the permessage-deflate matrix."""
 
     def against_server(server, R):
-        client_against_server(name, connect_fn, server, R)
+        client_against_server(name, connect_fn, server, R, offers_deflate=agrees[0])
         if more_server_cases is not None:
             more_server_cases(server, R)
 
+    deflate_server, deflate_client = deflate or (None, None)
     return Peer(
         name,
         server=against_server,
-        echo_client=echo_client_family(name, server_factory),
+        echo_client=echo_client_family(
+            name, server_factory, drive=lambda *a: client_direction(*a, accepts_deflate=agrees[1])
+        ),
+        deflate_server=deflate_server,
+        deflate_client=deflate_client,
         library_client=with_peer_server(name, server_factory),
         library_server=with_peer_client(name, adapter_library_client(name, connect_fn)),
     )

@@ -5,6 +5,7 @@ echo_client runner (one run per connection to a peer server)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import queue
@@ -32,17 +33,19 @@ LISTENING_RE = re.compile(r"listening on (\S+):(\d+)")
 class ServerExample:
     """A server example: `NAME [ADDR] [--max-message BYTES] [--protocol NAME]...` that prints
     `listening on IP:PORT` (see interop/README.md). `args` are appended after the common
-    arguments; `default` puts it in the default --servers."""
+    arguments; `default` puts it in the default --servers; `deflate`: it negotiates
+    permessage-deflate by default and takes --no-deflate (the deflate cases run against it)."""
 
     name: str
     args: tuple = ()
     default: bool = False
+    deflate: bool = False
 
 
 # One line per server example. A name given to --servers whose binary is not in the examples
 # directory fails as `FAIL - NAME setup`.
 SERVER_EXAMPLES = [
-    ServerExample("echo_server", default=True),
+    ServerExample("echo_server", default=True, deflate=True),
     ServerExample("tokio_echo"),
     ServerExample("mio_echo"),
     ServerExample("fixed_echo_server"),
@@ -72,6 +75,12 @@ class ServerTarget:
         for name in SERVER_PROTOCOLS:
             argv += ["--protocol", name]
         return argv + list(self.example.args)
+
+    def with_args(self, *extra):
+        """The same server example started with `extra` arguments too (e.g. --no-deflate)."""
+        target = copy.copy(self)
+        target.example = dataclasses.replace(self.example, args=self.example.args + extra)
+        return target
 
 
 class RunningServer:
@@ -169,14 +178,16 @@ class ClientRunner:
         self.workdir = workdir
         self.counter = 0
 
-    def run(self, server, path, protocols, timeout):
-        """Returns (the peer server's report or None, echo_client's exit code, its output)."""
+    def run(self, server, path, protocols, timeout, extra=()):
+        """Returns (the peer server's report or None, echo_client's exit code, its output).
+        `extra`: more arguments for echo_client (e.g. --no-deflate)."""
         self.counter += 1
         nonce = str(self.counter)
         url = f"ws://127.0.0.1:{server.port}/t{nonce}{path}"
         argv = list(self.cmd) + [url, "--max-message", str(MAX_MESSAGE)]
         for name in protocols:
             argv += ["--protocol", name]
+        argv += list(extra)
         log_path = os.path.join(self.workdir, f"echo_client-{nonce}.log")
         server.unmatched = None
         with open(log_path, "wb") as logf:

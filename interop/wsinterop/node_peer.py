@@ -5,13 +5,15 @@ here into results and peer-server reports. Needs interop/node_modules/ws (npm ci
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
 import time
 
+from . import deflate_matrix
 from .common import HERE, HarnessError, JsonLinesProcess, Peer, file_tail, rc_desc, time_left
-from .directions import PeerServer, echo_client_family, new_report
+from .directions import PeerServer, agreement_name, client_direction, echo_client_family, new_report, record_agreement
 from .library import with_peer_client, with_peer_server
 from .scenarios import DATA_NAMES, EXTRA_SERVER_NAMES
 
@@ -29,8 +31,11 @@ def option_args(options):
 
 def server_direction(node, options, server, workdir, R):
     """node_client.js against a running server example; every scenario it should report is
-    checked off, the missing ones fail."""
-    expected = DATA_NAMES + EXTRA_SERVER_NAMES
+    checked off, the missing ones fail. A server example that negotiates permessage-deflate must
+    accept ws's offer (or agree nothing when ws does not offer)."""
+    offers = options.deflate is not False
+    deflate = server.target.example.deflate
+    expected = DATA_NAMES + EXTRA_SERVER_NAMES + ([agreement_name(offers)] if deflate else [])
     seen = set()
     argv = [node, "node_client.js", str(server.port)] + option_args(options)
     child = JsonLinesProcess(argv, workdir, f"node_client-{server.name}")
@@ -46,6 +51,11 @@ def server_direction(node, options, server, workdir, R):
                 break
             if msg.get("event") == "crash":
                 R.record(PEER, server.name, "node-client", False, f"node_client.js crashed: {msg.get('detail')}")
+                continue
+            if msg.get("event") == "extensions":
+                if deflate:
+                    seen.add(agreement_name(offers))
+                    record_agreement(R, PEER, server.name, offers, msg.get("offer"), msg.get("answer"))
                 continue
             if "scenario" in msg:
                 seen.add(msg["scenario"])
@@ -70,9 +80,13 @@ def server_direction(node, options, server, workdir, R):
 class NodePeerServer(PeerServer):
     """node_server.js; its per-connection JSON lines are assembled into reports."""
 
-    def __init__(self, node, options, workdir):
+    def __init__(self, node, options, workdir, params=None):
+        """params: RFC 7692 parameters for --pmd (the deflate matrix), else the PeerOptions."""
         super().__init__()
-        argv = [node, "node_server.js"] + option_args(options)
+        if params is None:
+            argv = [node, "node_server.js"] + option_args(options)
+        else:
+            argv = [node, "node_server.js", "--pmd", json.dumps(deflate_matrix.node_options(params))]
         self.child = JsonLinesProcess(argv, workdir, "node_server", stdin=subprocess.PIPE)
         msg = self.child.get(timeout=20)
         if not msg or msg.get("event") != "listening":
@@ -93,7 +107,9 @@ class NodePeerServer(PeerServer):
                 return
             nonce = msg.get("nonce")
             if msg.get("event") == "open":
-                self.partial[nonce] = new_report(nonce, msg.get("path"), msg.get("offered", []), msg.get("selected"))
+                self.partial[nonce] = new_report(
+                    nonce, msg.get("path"), msg.get("offered", []), msg.get("selected"), msg.get("offer"), msg.get("answer")
+                )
             elif "scenario" in msg and nonce in self.partial:
                 self.partial[nonce]["results"].append((msg["scenario"], bool(msg["ok"]), msg.get("detail", "")))
             elif msg.get("event") == "end" and nonce in self.partial:
@@ -142,10 +158,20 @@ def make_peer(node, options, workdir):
     def factory():
         return NodePeerServer(node, options, workdir)
 
+    def client_variant(server, variant, R):
+        deflate_matrix.node_client_variant(node, workdir, server, variant, R)
+
+    variants = deflate_matrix.NODE_VARIANTS
     return Peer(
         PEER,
         server=lambda server, R: server_direction(node, options, server, workdir, R),
-        echo_client=echo_client_family(PEER, factory),
+        echo_client=echo_client_family(
+            PEER, factory, drive=lambda *a: client_direction(*a, accepts_deflate=options.deflate is True)
+        ),
+        deflate_server=deflate_matrix.server_variants(PEER, variants, client_variant, with_no_deflate=False),
+        deflate_client=deflate_matrix.client_variants(
+            PEER, lambda params: NodePeerServer(node, options, workdir, params), variants, with_no_deflate=False
+        ),
         library_client=with_peer_server(PEER, factory),
         library_server=with_peer_client(PEER, library_client(node, options, workdir)),
     )

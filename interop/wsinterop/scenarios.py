@@ -69,8 +69,35 @@ def data_scenarios():
     return out
 
 
+def deflate_scenarios():
+    """The scenarios of the permessage-deflate matrix (a connection per variant), in order. Same
+    names and order as deflateScenarios() in scenarios.js. Tiny messages (a peer with threshold 0
+    compresses them, our side echoes them uncompressed), an empty compressed message, random text
+    and binary, the same 16 KiB twice (the second refers back into the first under context
+    takeover), 4 KiB repeated 16 times (matches 4096 bytes back: past a 9- to 11-bit window),
+    multi-byte UTF-8 (which the Node peers, counting bytes on the wire, check came back
+    compressed), and a compressed fragmented message with a Ping inside."""
+    out = []
+    seed = 7692
+    for kind, n in (("binary", 0), ("text", 1), ("text", 125), ("binary", 126), ("text", 4096), ("binary", 65536)):
+        seed += 1
+        rng = random.Random(seed)
+        payload = ascii_text(n, rng) if kind == "text" else rng.randbytes(n)
+        out.append(Scn(f"{kind}-{n // 1024}KiB" if n >= 1024 else f"{kind}-{n}B", "message", payload=payload))
+    twice = ascii_text(16384, random.Random(seed + 1))
+    out.append(Scn("text-16KiB", "message", payload=twice))
+    out.append(Scn("text-16KiB-again", "message", payload=twice))
+    block = ascii_text(4096, random.Random(seed + 2))
+    out.append(Scn("text-repeat-64KiB", "message", payload=block * 16))
+    out.append(Scn("utf8-multibyte-large", "message", payload=UTF8_SAMPLE * 1600))
+    out.append(Scn("fragmented-with-ping", "fragments", parts=FRAGMENT_PARTS, ping=FRAGMENT_PING))
+    return out
+
+
 DATA = data_scenarios()
 DATA_NAMES = [s.name for s in DATA]
+DEFLATE = deflate_scenarios()
+DEFLATE_NAMES = [s.name for s in DEFLATE]
 # What the server-direction peer clients report besides the data scenarios.
 EXTRA_SERVER_NAMES = ["subprotocol-pick", "subprotocol-client-order", "subprotocol-none", "close-4001"]
 

@@ -10,20 +10,32 @@ import time
 
 import websockets.client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
 from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import serve as ws_serve
 
+from . import deflate_matrix
 from .common import Closed, Timeout
 from .directions import PeerServer, adapter_peer, choose_subprotocol, parse_offered, serve_connection
 
 PEER = "websockets"
 
 
-def compression_kwargs(options):
-    """websockets offers and accepts permessage-deflate unless compression=None."""
+def compression_kwargs(options, params=None, factory=None):
+    """websockets offers and accepts permessage-deflate unless compression=None. `params` (RFC
+    7692 parameter names, the keyword arguments of websockets' factories) configure it
+    explicitly: `factory` is the client's or the server's factory class."""
+    if params is not None:
+        return {"compression": None, "extensions": [factory(**params)]}
     if options.deflate is None:
         return {}
     return {"compression": "deflate" if options.deflate else None}
+
+
+def header(headers, name):
+    """All values of a header, joined (None when absent)."""
+    values = headers.get_all(name)
+    return ", ".join(values) if values else None
 
 
 class WebsocketsConn:
@@ -32,6 +44,9 @@ class WebsocketsConn:
     def __init__(self, ws):
         self.ws = ws
         self.pending = {}
+        # Sec-WebSocket-Extensions of the request and of the 101, whichever side we are.
+        self.ext_offer = header(ws.request.headers, "Sec-WebSocket-Extensions")
+        self.ext_answer = header(ws.response.headers, "Sec-WebSocket-Extensions")
 
     @property
     def subprotocol(self):
@@ -106,7 +121,7 @@ class WebsocketsConn:
             pass
 
 
-def connect(port, path="/", subprotocols=None, *, options):
+def connect(port, path="/", subprotocols=None, *, options, params=None):
     ws = ws_connect(
         f"ws://127.0.0.1:{port}{path}",
         subprotocols=subprotocols,
@@ -114,7 +129,7 @@ def connect(port, path="/", subprotocols=None, *, options):
         ping_interval=None,
         open_timeout=10,
         close_timeout=10,
-        **compression_kwargs(options),
+        **compression_kwargs(options, params, ClientPerMessageDeflateFactory),
     )
     # __enter__ returns the connection itself; it only marks it as used "as a context
     # manager", which websockets >= 17.1 otherwise warns about.
@@ -122,7 +137,7 @@ def connect(port, path="/", subprotocols=None, *, options):
 
 
 class WebsocketsPeerServer(PeerServer):
-    def __init__(self, options):
+    def __init__(self, options, params=None):
         super().__init__()
 
         def handler(ws):
@@ -138,7 +153,7 @@ class WebsocketsPeerServer(PeerServer):
             max_size=None,
             ping_interval=None,
             close_timeout=10,
-            **compression_kwargs(options),
+            **compression_kwargs(options, params, ServerPerMessageDeflateFactory),
         )
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -185,9 +200,23 @@ def bad_version(server, R, options):
 
 
 def make_peer(options):
+    variants = deflate_matrix.WEBSOCKETS_VARIANTS
+
+    def client_variant(server, variant, R):
+        deflate_matrix.adapter_client_variant(
+            PEER, lambda port, path, params: connect(port, path, options=options, params=params), server, variant, R
+        )
+
     return adapter_peer(
         PEER,
         lambda port, path="/", subprotocols=None: connect(port, path, subprotocols, options=options),
         lambda: WebsocketsPeerServer(options),
         more_server_cases=lambda server, R: bad_version(server, R, options),
+        agrees=(options.deflate is not False, options.deflate is not False),
+        deflate=(
+            deflate_matrix.server_variants(PEER, variants, client_variant, with_no_deflate=True),
+            deflate_matrix.client_variants(
+                PEER, lambda params: WebsocketsPeerServer(options, params), variants, with_no_deflate=True
+            ),
+        ),
     )

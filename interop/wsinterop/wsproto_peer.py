@@ -25,25 +25,42 @@ from wsproto.events import (
 )
 from wsproto.extensions import PerMessageDeflate
 
+from . import deflate_matrix
 from .common import Closed, HarnessError, Timeout
 from .directions import ListeningPeerServer, adapter_peer, choose_subprotocol, serve_connection
 
 PEER = "wsproto"
 
 
-def extensions(options):
-    """wsproto offers (client) or accepts (server) permessage-deflate only when given it."""
+def extensions(options, params=None):
+    """wsproto offers (client) or accepts (server) permessage-deflate only when given it; `params`
+    (RFC 7692 parameter names, PerMessageDeflate's keyword arguments) configure it explicitly."""
+    if params is not None:
+        return [PerMessageDeflate(**params)]
     return [PerMessageDeflate()] if options.deflate else []
+
+
+def head_header(head, name):
+    """The values of header `name` in the HTTP head bytes `head`, joined (None when absent)."""
+    text = bytes(head).split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    values = []
+    for line in text.split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            values.append(value.strip())
+    return ", ".join(values) if values else None
 
 
 class WsprotoConn:
     """wsproto driven over a plain non-blocking socket by this code."""
 
-    def __init__(self, sock, ws, is_client, subprotocol=None):
+    def __init__(self, sock, ws, is_client, subprotocol=None, request_head=b"", response_head=b""):
         self.sock = sock
         self.ws = ws
         self.is_client = is_client
         self.subprotocol = subprotocol
+        self.ext_offer = head_header(request_head, "Sec-WebSocket-Extensions")
+        self.ext_answer = head_header(response_head, "Sec-WebSocket-Extensions")
         self.inbox = deque()
         self.pongs = []
         self.close_rcvd = None
@@ -198,15 +215,20 @@ class WsprotoConn:
             pass
 
 
-def connect(port, path="/", subprotocols=None, *, options, timeout=10.0):
+def connect(port, path="/", subprotocols=None, *, options, params=None, timeout=10.0):
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     ws = WSConnection(ConnectionType.CLIENT)
     request = Request(
-        host=f"127.0.0.1:{port}", target=path, subprotocols=subprotocols or [], extensions=extensions(options)
+        host=f"127.0.0.1:{port}",
+        target=path,
+        subprotocols=subprotocols or [],
+        extensions=extensions(options, params),
     )
-    sock.sendall(ws.send(request))
+    request_head = ws.send(request)
+    sock.sendall(request_head)
     sock.setblocking(False)
+    received = b""
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
@@ -221,9 +243,10 @@ def connect(port, path="/", subprotocols=None, *, options, timeout=10.0):
         except BlockingIOError:
             continue
         ws.receive_data(data or None)
+        received += data
         for event in ws.events():
             if isinstance(event, AcceptConnection):
-                return WsprotoConn(sock, ws, True, event.subprotocol)
+                return WsprotoConn(sock, ws, True, event.subprotocol, request_head, received)
             if isinstance(event, (RejectConnection, RejectData)):
                 status = getattr(event, "status_code", "?")
                 sock.close()
@@ -237,8 +260,9 @@ def connect(port, path="/", subprotocols=None, *, options, timeout=10.0):
 
 
 class WsprotoPeerServer(ListeningPeerServer):
-    def __init__(self, options):
+    def __init__(self, options, params=None):
         self.options = options
+        self.params = params
         super().__init__()
 
     def handle(self, sock):
@@ -255,6 +279,7 @@ class WsprotoPeerServer(ListeningPeerServer):
         ws = WSConnection(ConnectionType.SERVER)
         deadline = time.monotonic() + 10
         request = None
+        received = b""
         while request is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -271,6 +296,7 @@ class WsprotoPeerServer(ListeningPeerServer):
                 sock.close()
                 return None
             ws.receive_data(data)
+            received += data
             for event in ws.events():
                 if isinstance(event, Request):
                     request = event
@@ -279,15 +305,30 @@ class WsprotoPeerServer(ListeningPeerServer):
         chosen = choose_subprotocol(offered)
         sock.setblocking(True)
         sock.settimeout(10)
-        sock.sendall(ws.send(AcceptConnection(subprotocol=chosen, extensions=extensions(self.options))))
+        accept = ws.send(AcceptConnection(subprotocol=chosen, extensions=extensions(self.options, self.params)))
+        sock.sendall(accept)
         sock.setblocking(False)
-        conn = WsprotoConn(sock, ws, False, chosen)
+        conn = WsprotoConn(sock, ws, False, chosen, received, accept)
         return serve_connection(conn, request.target, offered, chosen)
 
 
 def make_peer(options):
+    variants = deflate_matrix.WSPROTO_VARIANTS
+
+    def client_variant(server, variant, R):
+        deflate_matrix.adapter_client_variant(
+            PEER, lambda port, path, params: connect(port, path, options=options, params=params), server, variant, R
+        )
+
     return adapter_peer(
         PEER,
         lambda port, path="/", subprotocols=None: connect(port, path, subprotocols, options=options),
         lambda: WsprotoPeerServer(options),
+        agrees=(bool(options.deflate), bool(options.deflate)),
+        deflate=(
+            deflate_matrix.server_variants(PEER, variants, client_variant, with_no_deflate=False),
+            deflate_matrix.client_variants(
+                PEER, lambda params: WsprotoPeerServer(options, params), variants, with_no_deflate=False
+            ),
+        ),
     )
