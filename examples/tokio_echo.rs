@@ -30,9 +30,10 @@
 //!
 //! # Writes and backpressure
 //!
-//! Echoes up to [`COPY_LIMIT`] bytes are encoded into the output buffer and written when `next`
-//! runs out of input, so the echoes of one read go out in one write; larger ones go out at once
-//! with one vectored write of pending bytes, header and payload, without a copy. `next` writes
+//! Echoes up to [`COPY_LIMIT`] bytes, and larger ones while more input is buffered (pipelined
+//! messages), are encoded into the output buffer and written when `next` runs out of input, so
+//! the echoes of one read go out in one write; a larger echo of the last message read goes out
+//! at once with one vectored write of pending bytes, header and payload, without a copy. `next` writes
 //! and reads at the same time, but stops reading while more than [`OUT_LIMIT`] bytes wait to
 //! be written, and `send` waits for the socket once that much is pending: a client that does
 //! not read stops being read. The core itself holds at most one Pong and one Close (a second
@@ -71,7 +72,8 @@ use common::{OutBuf, Upgrade};
 /// The receive buffer. Any size from 139 bytes works (headers and control frames are taken
 /// whole); a larger one means fewer reads and more messages whole in one piece.
 const RBUF_LEN: usize = 64 * 1024;
-/// Echoes up to this size are copied into the output buffer; larger ones are written in place.
+/// Echoes up to this size are always copied into the output buffer; larger ones only while more
+/// input is buffered, otherwise they are written in place.
 const COPY_LIMIT: usize = 4 * 1024;
 /// Past this many bytes waiting to be written, stop reading (and `send` waits for the socket).
 const OUT_LIMIT: usize = 256 * 1024;
@@ -153,6 +155,8 @@ pub struct Sender<'a> {
     tcp: &'a mut TcpStream,
     conn: &'a mut Connection,
     out: &'a mut OutBuf,
+    /// More input is buffered: the echo can wait for the next write.
+    more_input: bool,
 }
 
 /// Where a complete message is.
@@ -279,6 +283,7 @@ impl WsStream {
             tcp: &mut self.tcp,
             conn: &mut self.conn,
             out: &mut self.out,
+            more_input: self.pos < self.filled,
         };
         (Incoming { kind, payload }, tx)
     }
@@ -316,7 +321,8 @@ impl WsStream {
 impl Sender<'_> {
     /// Sends a message in one frame (the connection must be open).
     pub async fn send(&mut self, kind: DataKind, payload: &mut [u8]) -> io::Result<()> {
-        if payload.len() <= COPY_LIMIT {
+        let batch = self.more_input && self.out.pending().len() + payload.len() <= OUT_LIMIT;
+        if payload.len() <= COPY_LIMIT || batch {
             let conn = &mut *self.conn;
             let encoded = self
                 .out
