@@ -49,7 +49,8 @@
 //! `next()` in `tokio::time::timeout`.
 //!
 //! An idle upgraded connection costs its task, the socket, the 64 KiB receive buffer, and the
-//! output and reassembly buffers at their high-water marks.
+//! output and reassembly buffers at their high-water marks: measured (`benches/E2E.md`), about
+//! 66 KiB of server RSS per idle connection. `mio_echo` shows the shape that costs 300 bytes.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
