@@ -46,8 +46,8 @@ class ServerExample:
 # directory fails as `FAIL - NAME setup`.
 SERVER_EXAMPLES = [
     ServerExample("echo_server", default=True, deflate=True),
-    ServerExample("tokio_echo"),
-    ServerExample("mio_echo"),
+    ServerExample("tokio_echo", default=True),
+    ServerExample("mio_echo", default=True),
     ServerExample("fixed_echo_server"),
 ]
 SERVERS = {s.name: s for s in SERVER_EXAMPLES}
