@@ -467,6 +467,8 @@ pub mod handshake;
 pub mod manual;
 pub mod message;
 mod rand;
+#[cfg(test)]
+mod test_support;
 // The one conversion to `&str` without a second UTF-8 pass; its safety argument is written there.
 #[allow(unsafe_code)]
 mod unchecked;
