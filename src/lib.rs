@@ -410,9 +410,11 @@
 //!
 //! In `examples/` of the repository:
 //!
-//! * `echo_server`: the blocking loop above, thread per connection, with reassembly, limits and
-//!   timeouts (`cargo run --example echo_server -- [ADDR] [--max-message BYTES]`);
-//! * `echo_client`: the client side of it, for load and interop tests;
+//! * `echo_server`: the blocking loop above in full, a thread per connection, with subprotocols,
+//!   a connection cap and the deadlines that keep a hostile client from holding it
+//!   (`cargo run --example echo_server -- [ADDR] [--max-message BYTES]`);
+//! * `echo_client`: the client loop in full: it connects to a `ws://` URL and sends back every
+//!   message the server sends, until the server closes;
 //! * `client`: a command-line client that connects to a `ws://` URL, sends lines and prints
 //!   what comes back;
 //! * `fixed_echo_server`: the embedded echo loop over TCP, with fixed buffers and no allocation;
