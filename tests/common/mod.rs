@@ -658,7 +658,7 @@ impl<R: RandomSource> Side<R> {
     }
 }
 
-pub fn op_len(op: &Op) -> usize {
+fn op_len(op: &Op) -> usize {
     match op {
         Op::Text(t) => t.len(),
         Op::Binary(p) | Op::Frame(_, p, _) | Op::Ping(p) | Op::Pong(p) => p.len(),
@@ -668,7 +668,7 @@ pub fn op_len(op: &Op) -> usize {
 }
 
 /// Records an event: data pieces are joined into whole messages.
-pub fn record(message: &mut Option<(DataKind, Vec<u8>)>, events: &mut Vec<Seen>, event: Event<'_>) {
+fn record(message: &mut Option<(DataKind, Vec<u8>)>, events: &mut Vec<Seen>, event: Event<'_>) {
     match event {
         Event::Data {
             kind,
