@@ -505,6 +505,7 @@ macro_rules! into_error {
         }
 
         #[cfg(feature = "std")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
         impl From<$ty> for std::io::Error {
             fn from(e: $ty) -> Self {
                 Error::from(e).into()
@@ -526,6 +527,7 @@ into_error!(
 into_error!(Deflate(crate::deflate::DeflateError));
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         std::io::Error::new(e.io_kind(), e)

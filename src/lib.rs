@@ -24,85 +24,345 @@
 //!   pass ([`OsRandom`] with the `getrandom` feature); a server never needs entropy. Timeouts are
 //!   the driver's (see [`Connection`]).
 //!
-//! ## The server loop
+//! ## What sans-IO means here
+//!
+//! The driver (your code) owns the transport, the buffers, the clock and the choice of runtime;
+//! sockless owns the protocol. Every call returns at once, having done all it can with what it
+//! was given, and says so: how many input bytes it used ([`Received::consumed`], which the
+//! driver applies to its buffer), whether it needs more ([`Status::Partial`],
+//! [`Recv::NeedInput`]), and how many output bytes it wrote, which the driver sends in the order
+//! they were produced. Nothing is read behind the driver's back, and nothing is sent by
+//! itself: a Pong or a Close owed to the peer waits in [`Connection::poll_transmit`].
+//!
+//! So one loop shape serves every kind of driver:
+//!
+//! 1. read into the receive buffer, behind the bytes not consumed yet;
+//! 2. call [`Connection::receive`] on them until it answers [`Recv::NeedInput`], advancing by
+//!    `consumed` and handling each [`Event`] (and flushing on [`Recv::NeedFlush`]);
+//! 3. move the unconsumed bytes to the front, once per read;
+//! 4. write what [`Connection::poll_transmit`] produces until it returns 0;
+//! 5. stop reading at [`Recv::Closed`] or an error, and close the transport in
+//!    [`State::Closed`].
+//!
+//! Below it is written three times: blocking on `std::net`, async, and embedded with fixed
+//! arrays. [`Connection`] states the full contract.
+//!
+//! ## The blocking loop
+//!
+//! A server over `std::net`, echoing each data piece as it arrives, in place: the payload is a
+//! `&mut [u8]` inside `rbuf`, its header goes into `wbuf`, and no byte is copied. Every sockless
+//! error converts into `std::io::Error` (through [`Error`], under `std`), so `?` works on socket
+//! calls and sockless calls alike.
 //!
 //! ```no_run
-//! use std::io::{Read, Write};
+//! use std::io::{self, Read, Write};
+//! use std::net::TcpStream;
 //! use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
-//! use sockless::{Config, Event, Outgoing, Recv, State, Status};
+//! use sockless::{Config, Event, Recv, State, Status};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
-//! let (mut tcp, _) = listener.accept()?;
-//! tcp.set_nodelay(true)?;
-//! let (mut rbuf, mut wbuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
-//! let mut filled = 0;
+//! # #[cfg(feature = "std")]
+//! fn serve(mut tcp: TcpStream) -> io::Result<()> {
+//!     tcp.set_nodelay(true)?;
+//!     let (mut rbuf, mut wbuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+//!     let mut filled = 0;
 //!
-//! // 1. The handshake: append reads to one buffer until the head is complete.
-//! let mut handshake = ServerHandshake::new(Config::default());
-//! let (mut conn, head_len) = loop {
-//!     let n = tcp.read(&mut rbuf[filled..])?;
-//!     if n == 0 { return Ok(()); }
-//!     filled += n;
-//!     let mut headers = [EMPTY_HEADER; 32];
-//!     match handshake.parse(&rbuf[..filled], &mut headers) {
-//!         Ok(Status::Partial) => continue,
-//!         Ok(Status::Complete(req)) => {
-//!             let (len, conn) = req.accept(&Accept::new(), &mut wbuf)?;
-//!             tcp.write_all(&wbuf[..len])?;
-//!             break (conn, req.len());
-//!         }
-//!         Err(e) => {
-//!             let len = handshake.write_error(e, &mut wbuf)?;
-//!             tcp.write_all(&wbuf[..len])?;
+//!     // 1. The handshake: append reads to one buffer until the head is complete.
+//!     let mut handshake = ServerHandshake::new(Config::default());
+//!     let (mut conn, head_len) = loop {
+//!         let n = tcp.read(&mut rbuf[filled..])?;
+//!         if n == 0 {
 //!             return Ok(());
 //!         }
-//!     }
-//! };
-//! // Bytes after the head are already frames: keep them.
-//! rbuf.copy_within(head_len..filled, 0);
-//! filled -= head_len;
-//!
-//! // 2. The frame loop.
-//! loop {
-//!     let mut pos = 0;
-//!     while pos < filled {
-//!         let r = conn.receive(&mut rbuf[pos..filled]);
-//!         pos += r.consumed;
-//!         match r.result {
-//!             Ok(Recv::Event(Event::Data { kind, payload, .. })) => {
-//!                 // Echo each piece as it comes (a real echo would reassemble messages).
-//!                 let _ = (kind, payload);
+//!         filled += n;
+//!         let mut headers = [EMPTY_HEADER; 32];
+//!         match handshake.parse(&rbuf[..filled], &mut headers) {
+//!             Ok(Status::Partial) => continue,
+//!             Ok(Status::Complete(req)) => {
+//!                 let (len, conn) = req.accept(&Accept::new(), &mut wbuf)?;
+//!                 tcp.write_all(&wbuf[..len])?;
+//!                 break (conn, req.len());
 //!             }
-//!             Ok(Recv::Event(_)) => {} // Ping (Pong queued), Pong, Close (reply queued)
-//!             Ok(Recv::NeedFlush) => {
-//!                 let n = conn.poll_transmit(&mut wbuf)?;
-//!                 tcp.write_all(&wbuf[..n])?;
+//!             Err(e) => {
+//!                 let len = handshake.write_error(e, &mut wbuf)?;
+//!                 return tcp.write_all(&wbuf[..len]);
 //!             }
-//!             Ok(Recv::NeedInput) | Ok(Recv::Closed) => break,
-//!             Err(e) => { eprintln!("peer error: {e}"); break; } // its Close is queued
 //!         }
-//!     }
-//!     rbuf.copy_within(pos..filled, 0); // once per read, not once per event
-//!     filled -= pos;
+//!     };
+//!     // Bytes after the head are already frames: keep them.
+//!     rbuf.copy_within(head_len..filled, 0);
+//!     filled -= head_len;
+//!
+//!     // 2. The frame loop.
 //!     loop {
-//!         let n = conn.poll_transmit(&mut wbuf)?;
-//!         if n == 0 { break; }
-//!         tcp.write_all(&wbuf[..n])?;
+//!         let (mut pos, mut failed) = (0, None);
+//!         while pos < filled {
+//!             let r = conn.receive(&mut rbuf[pos..filled]);
+//!             pos += r.consumed;
+//!             match r.result {
+//!                 Ok(Recv::Event(Event::Data { kind, payload, message_done, .. })) => {
+//!                     let n = conn.send_header(kind, payload.len() as u64, message_done, &mut wbuf)?;
+//!                     conn.send_payload(payload)?; // a client would mask it here, in place
+//!                     tcp.write_all(&wbuf[..n])?; // one vectored write in a real driver
+//!                     tcp.write_all(payload)?;
+//!                 }
+//!                 Ok(Recv::Event(_)) => {} // Ping (its Pong is queued), Pong, Close (reply queued)
+//!                 Ok(Recv::NeedFlush) => {
+//!                     let n = conn.poll_transmit(&mut wbuf)?;
+//!                     tcp.write_all(&wbuf[..n])?;
+//!                 }
+//!                 Ok(Recv::NeedInput | Recv::Closed) => break,
+//!                 Err(e) => {
+//!                     failed = Some(e); // its Close is queued: flush it, then stop
+//!                     break;
+//!                 }
+//!             }
+//!         }
+//!         rbuf.copy_within(pos..filled, 0); // once per read, not once per event
+//!         filled -= pos;
+//!         loop {
+//!             let n = conn.poll_transmit(&mut wbuf)?;
+//!             if n == 0 {
+//!                 break;
+//!             }
+//!             tcp.write_all(&wbuf[..n])?;
+//!         }
+//!         if let Some(e) = failed {
+//!             return Err(e.into());
+//!         }
+//!         if conn.state() == State::Closed {
+//!             return Ok(()); // the server closes TCP first
+//!         }
+//!         let n = tcp.read(&mut rbuf[filled..])?;
+//!         if n == 0 {
+//!             return Ok(());
+//!         }
+//!         filled += n;
 //!     }
-//!     if conn.state() == State::Closed { return Ok(()); } // the server closes TCP first
-//!     # let _ = conn.send(Outgoing::Text("hi"), &mut wbuf);
-//!     let n = tcp.read(&mut rbuf[filled..])?;
-//!     if n == 0 { return Ok(()); }
-//!     filled += n;
 //! }
-//! # }
 //! ```
 //!
 //! A client is the same loop, opened with [`handshake::ClientHandshake::new`] (which writes the
 //! request), [`handshake::ClientHandshake::parse`] and [`handshake::ClientHandshake::finish`]; in
 //! [`State::Closed`] a client waits a short while for the server to close TCP before closing it
-//! itself. `examples/echo_server.rs` and `examples/echo_client.rs` are complete drivers.
+//! itself (RFC 6455 7.1.1).
+//!
+//! ## The async loop
+//!
+//! The same loop with `.await` on the transport calls; the connection itself is never awaited.
+//! This one takes whole messages from a [`message::Assembler`] and appends its output to a `Vec`
+//! (the `_to_vec` forms, under `alloc`). It writes everything owed before it reads again, so
+//! the outbound buffer never holds more than the answers to one read: a driver that lets
+//! writes lag behind instead bounds that buffer, and stops reading while it is over the bound.
+//! `Stream` stands for the runtime's socket (tokio's `AsyncReadExt::read` and
+//! `AsyncWriteExt::write_all` have these shapes).
+//!
+//! ```
+//! use std::io;
+//! use sockless::message::{Assembler, Incoming, Message};
+//! use sockless::{Connection, Outgoing, State};
+//!
+//! trait Stream {
+//!     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+//!     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+//! }
+//!
+//! /// Echoes whole messages until the closing handshake is over. `rbuf` holds the bytes read
+//! /// after the handshake head.
+//! # #[cfg(feature = "std")]
+//! async fn echo(stream: &mut impl Stream, mut conn: Connection, mut rbuf: Vec<u8>) -> io::Result<()> {
+//!     let mut assembler = Assembler::new(Vec::new());
+//!     let mut out = Vec::new();
+//!     loop {
+//!         let (mut pos, mut failed) = (0, None);
+//!         while pos < rbuf.len() {
+//!             let r = assembler.receive(&mut conn, &mut rbuf[pos..]);
+//!             pos += r.consumed;
+//!             match r.result {
+//!                 Ok(Incoming::Message(Message::Text(t))) => {
+//!                     conn.send_to_vec(Outgoing::Text(t), &mut out)?;
+//!                 }
+//!                 Ok(Incoming::Message(Message::Binary(b))) => {
+//!                     conn.send_to_vec(Outgoing::Binary(b), &mut out)?;
+//!                 }
+//!                 Ok(Incoming::NeedFlush) => {
+//!                     conn.poll_transmit_to_vec(&mut out)?;
+//!                 }
+//!                 Ok(Incoming::NeedInput | Incoming::Closed) => break,
+//!                 Ok(_) => {} // a piece stored, or a Ping, Pong or Close (replies are queued)
+//!                 Err(e) => {
+//!                     let _ = conn.fail(e.close_code()); // for the assembler's own errors
+//!                     failed = Some(e);
+//!                     break;
+//!                 }
+//!             }
+//!         }
+//!         rbuf.drain(..pos);
+//!         conn.poll_transmit_to_vec(&mut out)?;
+//!         stream.write_all(&out).await?;
+//!         out.clear();
+//!         if let Some(e) = failed {
+//!             return Err(e.into());
+//!         }
+//!         if conn.state() == State::Closed {
+//!             return Ok(());
+//!         }
+//!         let filled = rbuf.len();
+//!         rbuf.resize(filled + 16 * 1024, 0);
+//!         let n = stream.read(&mut rbuf[filled..]).await?;
+//!         rbuf.truncate(filled + n);
+//!         if n == 0 {
+//!             return Ok(());
+//!         }
+//!     }
+//! }
+//! # #[cfg(feature = "std")]
+//! # fn main() -> io::Result<()> {
+//! #     // In memory: a masked "Hello" and a masked Close 1000, read in one go.
+//! #     struct Memory { input: Vec<u8>, output: Vec<u8> }
+//! #     impl Stream for Memory {
+//! #         async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+//! #             let n = self.input.len().min(buf.len());
+//! #             buf[..n].copy_from_slice(&self.input[..n]);
+//! #             self.input.drain(..n);
+//! #             Ok(n)
+//! #         }
+//! #         async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+//! #             self.output.extend_from_slice(bytes);
+//! #             Ok(())
+//! #         }
+//! #     }
+//! #     let mut input = vec![0x81, 0x85, 0, 0, 0, 0];
+//! #     input.extend_from_slice(b"Hello");
+//! #     input.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+//! #     let mut memory = Memory { input, output: Vec::new() };
+//! #     let conn = Connection::server(sockless::Config::default());
+//! #     use std::future::Future;
+//! #     {
+//! #         let mut task = std::pin::pin!(echo(&mut memory, conn, Vec::new()));
+//! #         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #         let std::task::Poll::Ready(result) = task.as_mut().poll(&mut cx) else { panic!() };
+//! #         result?;
+//! #     }
+//! #     assert_eq!(memory.output, [0x81, 5, b'H', b'e', b'l', b'l', b'o', 0x88, 2, 0x03, 0xe8]);
+//! #     Ok(())
+//! # }
+//! # #[cfg(not(feature = "std"))]
+//! # fn main() {}
+//! ```
+//!
+//! ## The embedded loop
+//!
+//! No allocation and no `std`: fixed arrays, 512 bytes to receive into (139 would do, since
+//! headers and control frames are taken whole and data streams in pieces) and 160 to write
+//! into (a header behind an owed Pong takes at most 145), echoing messages of any length piece
+//! by piece. Its function returns [`Error`], into which every sockless error converts with `?`.
+//! `Link` stands for whatever moves the bytes: a UART, a TCP stack's socket buffer.
+//!
+//! ```
+//! use sockless::{Connection, Error, Event, Recv, State};
+//!
+//! trait Link {
+//!     /// Reads into `buf`; 0 once the link is down.
+//!     fn read(&mut self, buf: &mut [u8]) -> usize;
+//!     fn write(&mut self, bytes: &[u8]);
+//! }
+//!
+//! fn echo(link: &mut impl Link, conn: &mut Connection) -> Result<(), Error> {
+//!     let (mut rbuf, mut wbuf) = ([0u8; 512], [0u8; 160]);
+//!     let mut filled = 0;
+//!     while conn.state() != State::Closed {
+//!         let n = link.read(&mut rbuf[filled..]);
+//!         if n == 0 {
+//!             break;
+//!         }
+//!         filled += n;
+//!         let mut pos = 0;
+//!         while pos < filled {
+//!             let r = conn.receive(&mut rbuf[pos..filled]);
+//!             pos += r.consumed;
+//!             match r.result {
+//!                 Ok(Recv::Event(Event::Data { kind, payload, message_done, .. })) => {
+//!                     let n = conn.send_header(kind, payload.len() as u64, message_done, &mut wbuf)?;
+//!                     conn.send_payload(payload)?;
+//!                     link.write(&wbuf[..n]);
+//!                     link.write(payload);
+//!                 }
+//!                 Ok(Recv::Event(_)) => {}
+//!                 Ok(Recv::NeedFlush) => flush(conn, link, &mut wbuf)?,
+//!                 Ok(Recv::NeedInput | Recv::Closed) => break,
+//!                 Err(e) => {
+//!                     flush(conn, link, &mut wbuf)?; // the error's Close
+//!                     return Err(e.into());
+//!                 }
+//!             }
+//!         }
+//!         rbuf.copy_within(pos..filled, 0);
+//!         filled -= pos;
+//!         flush(conn, link, &mut wbuf)?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! fn flush(conn: &mut Connection, link: &mut impl Link, wbuf: &mut [u8]) -> Result<(), Error> {
+//!     loop {
+//!         match conn.poll_transmit(wbuf)? {
+//!             0 => return Ok(()),
+//!             n => link.write(&wbuf[..n]),
+//!         }
+//!     }
+//! }
+//! # struct Memory { input: Vec<u8>, output: Vec<u8> }
+//! # impl Link for Memory {
+//! #     fn read(&mut self, buf: &mut [u8]) -> usize {
+//! #         let n = self.input.len().min(buf.len()).min(3); // three bytes at a time
+//! #         buf[..n].copy_from_slice(&self.input[..n]);
+//! #         self.input.drain(..n);
+//! #         n
+//! #     }
+//! #     fn write(&mut self, bytes: &[u8]) { self.output.extend_from_slice(bytes) }
+//! # }
+//! # let mut input = vec![0x82, 0x84, 0, 0, 0, 0, 1, 2, 3, 4, 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+//! # let mut link = Memory { input, output: Vec::new() };
+//! # let mut conn = Connection::server(sockless::Config::default());
+//! # echo(&mut link, &mut conn)?;
+//! # // Each piece comes back as a frame of its own: [1, 2, 3], [4], then the Close echo.
+//! # assert_eq!(link.output, [0x02, 3, 1, 2, 3, 0x80, 1, 4, 0x88, 2, 0x03, 0xe8]);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! ## The connection states
+//!
+//! [`State`] follows the closing handshake of RFC 6455 7 (the diagram is on [`State`]):
+//! a connection starts [`State::Open`] when the opening handshake succeeds (4.1, 4.2.2);
+//! [`Connection::close`] starts the closing handshake (7.1.2) and moves to
+//! [`State::CloseSent`]; the peer's Close moves to [`State::CloseReceived`], whose answer
+//! (5.5.1) is queued for `poll_transmit` under [`Config::auto_close`]; a protocol error, or
+//! [`Connection::fail`], fails the connection (7.1.7) into [`State::Failed`] with its Close
+//! queued. Once both Closes have passed, or the failing Close is written, the state is
+//! [`State::Closed`]: close the transport, the server first (7.1.1).
+//!
+//! ## The types
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`handshake::ServerHandshake`] | parses a client's upgrade request as it arrives ([`Status::Partial`] until the head is complete) |
+//! | [`handshake::Request`] | a valid request: path, host, origin, subprotocols, extension offers; [`accept`](handshake::Request::accept) writes the `101` and makes the [`Connection`], [`reject`](handshake::Request::reject) writes a `4xx` |
+//! | [`handshake::Accept`] | how to accept: the subprotocol, the agreed extensions, extra headers |
+//! | [`handshake::ClientRequest`] | what a client asks for: host, path, origin, subprotocols, extension offers, extra headers |
+//! | [`handshake::ClientHandshake`] | writes the request, parses the response ([`handshake::Response`]) and checks it into a client [`Connection`] |
+//! | [`Connection`] | an open connection of either role: [`receive`](Connection::receive), [`poll_transmit`](Connection::poll_transmit), the `send` family, [`close`](Connection::close), [`fail`](Connection::fail), [`state`](Connection::state) |
+//! | [`Received`], [`Recv`], [`Event`] | what `receive` did: the bytes it used, and an event (a data piece, Ping, Pong, Close) or why it paused |
+//! | [`Outgoing`] | a whole message, Ping or Pong for [`Connection::send`] |
+//! | [`State`], [`Role`] | where the closing handshake stands; which end this is |
+//! | [`DataKind`], [`Rsv`] | text or binary; the RSV bits a negotiated extension owns |
+//! | [`CloseCode`], [`CloseFrame`] | a close code (an open number type with named constants); a received Close |
+//! | [`Config`], [`HandshakeLimits`] | every limit, with its default, and the automatic Pong and Close replies |
+//! | [`Status`] | `Partial` or `Complete(value)`: incomplete input is a status, not an error |
+//! | [`RandomSource`], [`NoRandom`], [`OsRandom`], [`RandomError`] | where a client's keys come from; a server's source that is never called; the operating system's; its failure |
+//! | [`Error`] | any error of the crate, for drivers: each converts into it, and under `std` into `std::io::Error` |
+//! | [`ProtocolError`], [`HandshakeError`], [`SendError`], [`BufferTooSmall`], [`EncodeError`] | the peer broke the protocol (with its close code); the opening handshake failed (with its HTTP status); a send was refused; an output buffer is too small (with the size needed); the frame codec refused a header |
+//! | [`message::Assembler`] | whole messages from the pieces, into a `Vec` (`alloc`) or a fixed `ArrayVec` |
+//! | [`frame::FrameHeader`], [`frame::OpCode`], [`utf8::Utf8Validator`] | the stateless codecs under the connection, for tools and layers |
 //!
 //! ## Extensions
 //!
@@ -145,13 +405,30 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation. Implies `alloc`. |
+//! | `std` | yes | runtime CPU detection for SIMD UTF-8 validation, and `From` each error for `std::io::Error`. Implies `alloc`. |
 //! | `alloc` | with `std` | `Vec<u8>` as a [`message::MessageBuffer`], and output appended to a `Vec` ([`Connection::send_to_vec`], [`Connection::poll_transmit_to_vec`], [`connection::encode_to_vec`]). Nothing else allocates. |
 //! | `getrandom` | yes | [`OsRandom`], a [`RandomSource`] backed by the operating system. |
 //! | `deflate` | yes | [`deflate`]: permessage-deflate (RFC 7692): negotiation in one call per role ([`deflate::ServerNegotiation`], [`deflate::ClientNegotiation`]), the per-connection layer ([`deflate::Deflate`]) and its parts (compressor, bounded streaming inflater), on `miniz_oxide`. Implies `alloc`; works without `std`. |
 //!
 //! Without default features the crate is `no_std` and allocation-free (it is built for
 //! `thumbv7em-none-eabihf` in CI, also with `deflate` alone).
+//!
+//! ## Examples
+//!
+//! In `examples/` of the repository:
+//!
+//! * `echo_server`: the blocking loop above in full, a thread per connection, with subprotocols,
+//!   a connection cap and the deadlines that keep a hostile client from holding it
+//!   (`cargo run --example echo_server -- [ADDR] [--max-message BYTES]`);
+//! * `echo_client`: the client loop in full: it connects to a `ws://` URL and sends back every
+//!   message the server sends, until the server closes;
+//! * `client`: a command-line client that connects to a `ws://` URL, sends lines and prints
+//!   what comes back;
+//! * `fixed_echo_server`: the embedded echo loop over TCP, with fixed buffers and no allocation;
+//! * `embedded/`: that loop as a `no_std` firmware for `thumbv7em-none-eabihf`, with its
+//!   footprint measured;
+//! * coming: `tokio_echo` (async) and `mio_echo` (readiness-based, one receive buffer per
+//!   thread), and `wss_server`/`wss_client` over TLS.
 //!
 //! ## Modules
 //!
@@ -164,8 +441,9 @@
 //! * [`manual`]: the design rationale, and where it departs from the first sketch.
 
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
-#![warn(missing_docs, unreachable_pub)]
+#![warn(missing_docs, unreachable_pub, clippy::missing_errors_doc)]
 // No panic path in library code: no indexing or slicing that can go out of bounds, no unwrap,
 // expect, panic, unreachable, todo or unimplemented (tests may). See `manual` for why
 // `clippy::arithmetic_side_effects` is not in this list.
@@ -190,6 +468,7 @@ extern crate std;
 mod config;
 pub mod connection;
 #[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
 pub mod deflate;
 mod error;
 pub mod frame;
@@ -197,21 +476,39 @@ pub mod handshake;
 pub mod manual;
 pub mod message;
 mod rand;
+#[cfg(test)]
+mod test_support;
 // The one conversion to `&str` without a second UTF-8 pass; its safety argument is written there.
 #[allow(unsafe_code)]
 mod unchecked;
 pub mod utf8;
 
+#[doc(inline)]
 pub use config::{Config, HandshakeLimits};
+#[doc(inline)]
 pub use connection::{Connection, Event, Outgoing, Received, Recv, Role, State};
+#[doc(inline)]
 pub use error::{BufferTooSmall, EncodeError, Error, HandshakeError, ProtocolError, SendError};
+#[doc(inline)]
 pub use frame::{CloseCode, CloseFrame, DataKind, Rsv};
 #[cfg(feature = "getrandom")]
+#[doc(inline)]
 pub use rand::OsRandom;
+#[doc(inline)]
 pub use rand::{NoRandom, RandomError, RandomSource};
 
 /// The result of feeding input that may be incomplete: not enough bytes yet is a status, not an
 /// error.
+///
+/// ```
+/// use sockless::handshake::{ServerHandshake, EMPTY_HEADER};
+/// use sockless::{Config, Status};
+/// let mut handshake = ServerHandshake::new(Config::default());
+/// let mut headers = [EMPTY_HEADER; 8];
+/// let status = handshake.parse(b"GET / HTTP/1.1\r\nHost: a\r\n", &mut headers)?;
+/// assert!(matches!(status, Status::Partial)); // no blank line yet: read more
+/// # Ok::<(), sockless::HandshakeError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status<T> {
     /// More input is needed.

@@ -87,6 +87,7 @@ pub trait MessageBuffer: sealed::Sealed {
 impl sealed::Sealed for alloc::vec::Vec<u8> {}
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 impl MessageBuffer for alloc::vec::Vec<u8> {
     fn as_slice(&self) -> &[u8] {
         self
@@ -184,6 +185,27 @@ impl<B: MessageBuffer> Assembler<B> {
     /// Text comes back as `&str` without a second UTF-8 pass: the connection validated every
     /// piece, and the assembler checks the few bytes where pieces join.
     ///
+    /// ```
+    /// use sockless::message::{Assembler, Incoming, Message};
+    /// use sockless::{Config, Connection, Event};
+    ///
+    /// let mut server = Connection::server(Config::default());
+    /// let mut assembler = Assembler::new(arrayvec::ArrayVec::<u8, 64>::new());
+    /// // Binary "ab" + "c" in two masked fragments with a Ping between them (zero keys).
+    /// let mut input = [
+    ///     0x02, 0x82, 0, 0, 0, 0, b'a', b'b',
+    ///     0x89, 0x80, 0, 0, 0, 0,
+    ///     0x80, 0x81, 0, 0, 0, 0, b'c',
+    /// ];
+    /// let r = assembler.receive(&mut server, &mut input);
+    /// assert_eq!((r.consumed, r.result), (8, Ok(Incoming::Pending))); // "ab" stored
+    /// let r = assembler.receive(&mut server, &mut input[8..]);
+    /// assert!(matches!(r.result, Ok(Incoming::Event(Event::Ping(b""))))); // its Pong is queued
+    /// let r = assembler.receive(&mut server, &mut input[14..]);
+    /// assert_eq!(r.result, Ok(Incoming::Message(Message::Binary(b"abc"))));
+    /// # Ok::<(), sockless::ProtocolError>(())
+    /// ```
+    ///
     /// # Errors
     /// An error of the connection (it is failed and its Close is queued, as for
     /// `Connection::receive`), or one of the assembler's, after which the connection is still
@@ -240,6 +262,20 @@ impl<B: MessageBuffer> Assembler<B> {
     /// a message is that of its first piece. Text handed in here is validated as it arrives
     /// (failing at the first invalid piece); prefer [`receive`](Self::receive), which does not
     /// validate again what the connection validated.
+    ///
+    /// ```
+    /// use sockless::message::{Assembler, Message};
+    /// use sockless::{DataKind, ProtocolError};
+    ///
+    /// let mut assembler = Assembler::new(arrayvec::ArrayVec::<u8, 16>::new());
+    /// // "é" split between two pieces: nothing until the last piece, then the whole text.
+    /// assert_eq!(assembler.push(DataKind::Text, b"caf\xc3", false)?, None);
+    /// assert_eq!(assembler.push(DataKind::Text, b"\xa9!", true)?, Some(Message::Text("café!")));
+    /// // Invalid text fails as it arrives, with the close code to send.
+    /// let e = assembler.push(DataKind::Text, b"\xff", false).unwrap_err();
+    /// assert_eq!(e.close_code().0, 1007);
+    /// # Ok::<(), ProtocolError>(())
+    /// ```
     ///
     /// # Errors
     /// [`ProtocolError::MessageTooLong`] if the buffer cannot hold the message, and

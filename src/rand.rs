@@ -95,6 +95,7 @@ const OS_BLOCK: usize = 256;
 /// # Ok::<(), sockless::RandomError>(())
 /// ```
 #[cfg(feature = "getrandom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "getrandom")))]
 pub struct OsRandom {
     block: [u8; OS_BLOCK],
     /// Bytes at the front of `block` already handed out; `OS_BLOCK` when it is empty.

@@ -15,6 +15,8 @@
 mod bits;
 #[path = "conformance/closing.rs"]
 mod closing;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "conformance/control.rs"]
 mod control;
 #[path = "conformance/fragmentation.rs"]

@@ -8,418 +8,22 @@
 //! transcript: whole messages, pings, pongs, the close code and reason, errors, its final state,
 //! the bytes it left unread, and every byte it wrote. Every scenario must give the expected
 //! transcripts, and the same transcripts (events and bytes) whole, byte by byte, and under 20
-//! random chunkings.
+//! random chunkings. The pair itself (`Pair`, `Side`, the scripts and transcripts) lives in
+//! `tests/common`.
 
-use std::fmt;
+mod common;
 
-use sockless::{
-    CloseCode, Config, Connection, DataKind, Event, Outgoing, ProtocolError, RandomError,
-    RandomSource, Recv, State,
-};
+use common::{Delivery, Op, Pair, Phase, Seen, SideTranscript, TestRng};
+use sockless::{Config, Connection, DataKind, ProtocolError, State};
 
-// ---------------------------------------------------------------------------------------------
-// Deterministic randomness
-// ---------------------------------------------------------------------------------------------
-
-/// xorshift64: the chunk sizes of a random delivery.
-#[derive(Clone, Debug)]
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        // Spread the seed; never zero.
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `1..=max`.
-    fn upto(&mut self, max: usize) -> usize {
-        1 + (self.next() % max as u64) as usize
-    }
-}
-
-/// The client's masking keys: deterministic, so that every run writes the same bytes.
-fn client_rng() -> impl RandomSource {
-    let mut x = XorShift::new(0x5EED);
-    move |dest: &mut [u8]| -> Result<(), RandomError> {
-        for b in dest {
-            *b = x.next() as u8;
-        }
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scripts and transcripts
-// ---------------------------------------------------------------------------------------------
-
-/// One thing a side does at the start of a phase.
-#[derive(Clone, Debug)]
-enum Op {
-    /// `send(Outgoing::Text)`.
-    Text(String),
-    /// `send(Outgoing::Binary)`.
-    Binary(Vec<u8>),
-    /// `send_frame`.
-    Frame(DataKind, Vec<u8>, bool),
-    /// `send_header` + `send_payload` in chunks of the given size.
-    Stream(DataKind, Vec<u8>, bool, usize),
-    /// `send(Outgoing::Ping)`.
-    Ping(Vec<u8>),
-    /// `send(Outgoing::Pong)`.
-    Pong(Vec<u8>),
-    /// `close`.
-    Close(u16, String),
-    /// Bytes written as they are, past the connection.
-    Raw(Vec<u8>),
-}
-
-/// What a side saw.
-#[derive(Clone, PartialEq, Eq)]
-enum Seen {
-    Message(DataKind, Vec<u8>),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Close(Option<(u16, String)>),
-    Error(ProtocolError),
-}
-
-/// Shows long payloads by length and a prefix, so that a failing assertion stays readable.
-struct Bytes<'a>(&'a [u8]);
-
-impl fmt::Debug for Bytes<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.len() <= 32 {
-            write!(f, "{:?}", String::from_utf8_lossy(self.0))
-        } else {
-            write!(
-                f,
-                "{} bytes {:?}..",
-                self.0.len(),
-                String::from_utf8_lossy(&self.0[..16])
-            )
-        }
-    }
-}
-
-impl fmt::Debug for Seen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Message(k, p) => write!(f, "Message({k:?}, {:?})", Bytes(p)),
-            Self::Ping(p) => write!(f, "Ping({:?})", Bytes(p)),
-            Self::Pong(p) => write!(f, "Pong({:?})", Bytes(p)),
-            Self::Close(c) => write!(f, "Close({c:?})"),
-            Self::Error(e) => write!(f, "Error({e:?})"),
-        }
-    }
-}
-
-/// Everything one side did and saw in a run.
-#[derive(Clone, PartialEq, Eq)]
-struct Transcript {
-    events: Vec<Seen>,
-    state: State,
-    /// Bytes the peer wrote that this side never consumed; `None` after a protocol error (a
-    /// `receive` that fails consumes nothing, even a header it decoded in the same call, so how
-    /// much was consumed before the error depends on the chunking).
-    unread: Option<usize>,
-    /// Every byte this side wrote, in order.
-    wrote: Vec<u8>,
-    /// The message left unfinished (by a protocol error): the pieces delivered before the error
-    /// are the same whatever the chunking.
-    unfinished: Option<(DataKind, Vec<u8>)>,
-}
-
-impl fmt::Debug for Transcript {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transcript")
-            .field("events", &self.events)
-            .field("state", &self.state)
-            .field("unread", &self.unread)
-            .field("wrote", &Bytes(&self.wrote))
-            .field(
-                "unfinished",
-                &self.unfinished.as_ref().map(|(k, p)| (k, Bytes(p))),
-            )
-            .finish()
-    }
-}
-
-/// How the bytes a side wrote arrive at the other side: the sizes of the reads.
-#[derive(Clone, Copy, Debug)]
-enum Chunking {
-    Whole,
-    Bytewise,
-    Random(u64),
-}
-
-struct Reads {
-    chunking: Chunking,
-    rng: XorShift,
-    /// The largest random read: varies with the seed, from tiny to large.
-    max: usize,
-}
-
-impl Reads {
-    fn new(chunking: Chunking, salt: u64) -> Self {
-        let seed = match chunking {
-            Chunking::Random(s) => s,
-            _ => 0,
-        };
-        let mut rng = XorShift::new(seed * 2 + salt);
-        let max = [2, 5, 16, 139, 1500, 70_000][rng.upto(6) - 1];
-        Self { chunking, rng, max }
-    }
-
-    /// The size of the next read, with `available` bytes waiting.
-    fn next(&mut self, available: usize) -> usize {
-        let n = match self.chunking {
-            Chunking::Whole => available,
-            Chunking::Bytewise => 1,
-            // Half the reads are tiny, the others up to the seed's maximum.
-            Chunking::Random(_) if self.rng.next() % 2 == 0 => self.rng.upto(7),
-            Chunking::Random(_) => self.rng.upto(self.max),
-        };
-        n.min(available)
-    }
-}
-
-/// One end of the pair, with the driver's state around its connection.
-struct Side<R> {
-    conn: Connection<R>,
-    /// How much of the peer's output has been read.
-    read_pos: usize,
-    /// Read but not yet consumed: always handed in again, in front of new bytes.
-    rbuf: Vec<u8>,
-    /// The message being reassembled.
-    message: Option<(DataKind, Vec<u8>)>,
-    events: Vec<Seen>,
-    wrote: Vec<u8>,
-    /// `receive` said Closed or failed: stop reading.
-    done_reading: bool,
-    reads: Reads,
-}
-
-impl<R: RandomSource> Side<R> {
-    fn new(conn: Connection<R>, reads: Reads) -> Self {
-        Self {
-            conn,
-            read_pos: 0,
-            rbuf: Vec::new(),
-            message: None,
-            events: Vec::new(),
-            wrote: Vec::new(),
-            done_reading: false,
-            reads,
-        }
-    }
-
-    /// Runs one script operation.
-    fn apply(&mut self, op: &Op) {
-        let conn = &mut self.conn;
-        let mut out = vec![0u8; 14 + 125 + op_len(op)];
-        let n = match op {
-            Op::Text(t) => conn.send(Outgoing::Text(t), &mut out),
-            Op::Binary(b) => conn.send(Outgoing::Binary(b), &mut out),
-            Op::Frame(kind, p, fin) => conn.send_frame(*kind, p, *fin, &mut out),
-            Op::Ping(p) => conn.send(Outgoing::Ping(p), &mut out),
-            Op::Pong(p) => conn.send(Outgoing::Pong(p), &mut out),
-            Op::Close(code, reason) => conn.close(CloseCode(*code), reason, &mut out),
-            Op::Raw(bytes) => {
-                self.wrote.extend_from_slice(bytes);
-                return;
-            }
-            Op::Stream(kind, payload, fin, chunk) => {
-                let mut header = [0u8; 14];
-                let n = conn
-                    .send_header(*kind, payload.len() as u64, *fin, &mut header)
-                    .unwrap_or_else(|e| panic!("{op:?}: {e}"));
-                self.wrote.extend_from_slice(&header[..n]);
-                let mut payload = payload.clone();
-                for piece in payload.chunks_mut(*chunk) {
-                    // Nothing else may go out in the middle of the frame.
-                    assert_eq!(conn.poll_transmit(&mut out), Ok(0));
-                    conn.send_payload(piece).unwrap();
-                    self.wrote.extend_from_slice(piece);
-                }
-                assert_eq!(conn.payload_remaining(), 0);
-                return;
-            }
-        };
-        let n = n.unwrap_or_else(|e| panic!("{:?} {op:?}: {e}", conn.role()));
-        self.wrote.extend_from_slice(&out[..n]);
-    }
-
-    /// Writes what `poll_transmit` owes the peer; whether anything was written.
-    fn flush(&mut self) -> bool {
-        let mut buf = [0u8; 131];
-        let mut any = false;
-        loop {
-            let n = self.conn.poll_transmit(&mut buf).unwrap();
-            if n == 0 {
-                return any;
-            }
-            any = true;
-            self.wrote.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// One turn of the driving loop: flush, read one chunk of what the peer wrote, hand everything
-    /// unconsumed to `receive` until it needs input, flush again. Whether anything happened.
-    fn step(&mut self, peer_wrote: &[u8]) -> bool {
-        let mut progress = self.flush();
-        let available = peer_wrote.len() - self.read_pos;
-        if self.done_reading || available == 0 {
-            return progress;
-        }
-        progress = true;
-        let n = self.reads.next(available);
-        self.rbuf
-            .extend_from_slice(&peer_wrote[self.read_pos..self.read_pos + n]);
-        self.read_pos += n;
-
-        let mut pos = 0;
-        while !self.done_reading {
-            let r = self.conn.receive(&mut self.rbuf[pos..]);
-            pos += r.consumed;
-            match r.result {
-                Ok(Recv::Event(event)) => record(&mut self.message, &mut self.events, event),
-                Ok(Recv::NeedInput) => break,
-                Ok(Recv::NeedFlush) => {
-                    assert_eq!(r.consumed, 0);
-                    let mut buf = [0u8; 131];
-                    let n = self.conn.poll_transmit(&mut buf).unwrap();
-                    assert!(n > 0, "NeedFlush with nothing to flush");
-                    self.wrote.extend_from_slice(&buf[..n]);
-                }
-                Ok(Recv::Closed) => {
-                    assert_eq!(r.consumed, 0);
-                    self.done_reading = true;
-                }
-                Err(e) => {
-                    self.events.push(Seen::Error(e));
-                    self.done_reading = true;
-                }
-            }
-        }
-        // Move the unconsumed bytes to the front once per read, not once per event.
-        self.rbuf.drain(..pos);
-        self.flush();
-        progress
-    }
-
-    fn transcript(&self, peer_wrote: &[u8]) -> Transcript {
-        Transcript {
-            events: self.events.clone(),
-            state: self.conn.state(),
-            unread: (!self.events.iter().any(|e| matches!(e, Seen::Error(_))))
-                .then(|| self.rbuf.len() + peer_wrote.len() - self.read_pos),
-            wrote: self.wrote.clone(),
-            unfinished: self.message.clone(),
-        }
-    }
-}
-
-fn op_len(op: &Op) -> usize {
-    match op {
-        Op::Text(t) => t.len(),
-        Op::Binary(p) | Op::Frame(_, p, _) | Op::Ping(p) | Op::Pong(p) => p.len(),
-        Op::Close(_, r) => r.len(),
-        Op::Stream(..) | Op::Raw(_) => 0,
-    }
-}
-
-/// Records an event: data pieces are joined into whole messages.
-fn record(message: &mut Option<(DataKind, Vec<u8>)>, events: &mut Vec<Seen>, event: Event<'_>) {
-    match event {
-        Event::Data {
-            kind,
-            payload,
-            frame_done,
-            message_done,
-            ..
-        } => {
-            assert!(frame_done || !message_done);
-            let (k, buf) = message.get_or_insert_with(|| (kind, Vec::new()));
-            assert_eq!(*k, kind, "kind changed inside a message");
-            buf.extend_from_slice(payload);
-            if message_done {
-                let (kind, buf) = message.take().unwrap();
-                if kind == DataKind::Text {
-                    assert!(std::str::from_utf8(&buf).is_ok(), "invalid text delivered");
-                }
-                events.push(Seen::Message(kind, buf));
-            }
-        }
-        Event::Ping(p) => events.push(Seen::Ping(p.to_vec())),
-        Event::Pong(p) => events.push(Seen::Pong(p.to_vec())),
-        Event::Close(f) => events.push(Seen::Close(f.map(|f| (f.code.0, f.reason.to_owned())))),
-    }
-}
-
-/// A client and a server in memory.
-struct Pair<R> {
-    client: Side<R>,
-    server: Side<sockless::NoRandom>,
-}
-
-fn pair(config: Config, chunking: Chunking) -> Pair<impl RandomSource> {
-    Pair {
-        client: Side::new(
-            Connection::client(config, client_rng()),
-            Reads::new(chunking, 1),
-        ),
-        server: Side::new(Connection::server(config), Reads::new(chunking, 2)),
-    }
-}
-
-impl<R: RandomSource> Pair<R> {
-    /// Delivers bytes both ways until neither side has anything to read or write.
-    fn drive(&mut self) {
-        for _ in 0..100_000_000u64 {
-            let a = self.client.step(&self.server.wrote);
-            let b = self.server.step(&self.client.wrote);
-            if !a && !b {
-                return;
-            }
-        }
-        panic!("the pair never went idle");
-    }
-
-    fn run(&mut self, phases: &[Phase]) -> (Transcript, Transcript) {
-        for phase in phases {
-            for op in &phase.client {
-                self.client.apply(op);
-            }
-            for op in &phase.server {
-                self.server.apply(op);
-            }
-            self.drive();
-        }
-        // A message left unfinished only by a protocol error.
-        for side in [&self.client.message, &self.server.message] {
-            assert!(side.is_none() || self.client.done_reading || self.server.done_reading);
-        }
-        (
-            self.client.transcript(&self.server.wrote),
-            self.server.transcript(&self.client.wrote),
-        )
-    }
-}
-
-/// What each side does at the start of a phase, before the pair is driven until idle.
-#[derive(Clone, Debug, Default)]
-struct Phase {
-    client: Vec<Op>,
-    server: Vec<Op>,
+/// A pair whose client draws its masking keys from a fixed seed, so that every run writes the
+/// same bytes.
+fn pair(config: Config, delivery: Delivery) -> Pair<TestRng> {
+    Pair::new(
+        Connection::client(config, TestRng::new(0x5EED)),
+        Connection::server(config),
+        delivery,
+    )
 }
 
 fn client(ops: Vec<Op>) -> Phase {
@@ -449,16 +53,16 @@ fn expect(events: Vec<Seen>, state: State) -> Expect {
 /// Runs the scenario whole, byte by byte and under 20 random chunkings: each run must give the
 /// expected events and final states, and all runs the same transcripts, bytes included.
 fn scenario(name: &str, config: Config, phases: &[Phase], client: Expect, server: Expect) {
-    let (c, s) = pair(config, Chunking::Whole).run(phases);
-    let check = |who: &str, t: &Transcript, e: &Expect| {
+    let (c, s) = pair(config, Delivery::Whole).run(phases);
+    let check = |who: &str, t: &SideTranscript, e: &Expect| {
         assert_eq!(t.events, e.events, "{name}: {who}'s events");
         assert_eq!(t.state, e.state, "{name}: {who}'s state");
     };
     check("client", &c, &client);
     check("server", &s, &server);
-    let runs = [Chunking::Bytewise]
+    let runs = [Delivery::Bytewise]
         .into_iter()
-        .chain((1..=20).map(Chunking::Random));
+        .chain((1..=20).map(Delivery::Random));
     for chunking in runs {
         let (c2, s2) = pair(config, chunking).run(phases);
         assert!(
@@ -758,7 +362,7 @@ fn close_started_by_the_server() {
     );
     // Bytes after the server's Close are not the server's to send: the client leaves them unread.
     let late = vec![0x82, 0x03, 9, 9, 9];
-    let (c, s) = pair(Config::default(), Chunking::Bytewise).run(&[server(vec![
+    let (c, s) = pair(Config::default(), Delivery::Bytewise).run(&[server(vec![
         Op::Close(1000, String::new()),
         Op::Raw(late.clone()),
     ])]);
@@ -779,7 +383,7 @@ fn both_sides_close_at_once() {
         expect(vec![close(1000, "client")], State::Closed),
     );
     // Neither echoes: each side wrote exactly its own Close.
-    let (c, s) = pair(Config::default(), Chunking::Whole).run(&[Phase {
+    let (c, s) = pair(Config::default(), Delivery::Whole).run(&[Phase {
         client: vec![Op::Close(1000, "client".into())],
         server: vec![Op::Close(1001, "server".into())],
     }]);
@@ -827,7 +431,7 @@ fn protocol_violation_gets_a_close_with_1002() {
         ),
     );
     // The server closed on the error and never reads the client's echo.
-    let (c, s) = pair(Config::default(), Chunking::Bytewise)
+    let (c, s) = pair(Config::default(), Delivery::Bytewise)
         .run(&[client(vec![Op::Raw(vec![0x81, 0x02, b'h', b'i'])])]);
     assert_eq!((c.unread, s.unread), (Some(0), None));
     assert_eq!(s.wrote, [0x88, 0x02, 0x03, 0xEA]);
@@ -848,7 +452,7 @@ fn invalid_utf8_gets_a_close_with_1007() {
     );
     // Whatever the chunking, the text delivered before the error is everything before the
     // invalid byte.
-    for chunking in [Chunking::Whole, Chunking::Bytewise, Chunking::Random(7)] {
+    for chunking in [Delivery::Whole, Delivery::Bytewise, Delivery::Random(7)] {
         let (_, s) = pair(Config::default(), chunking).run(&[client(vec![
             Op::Frame(DataKind::Text, b"ok \xE2\x82".to_vec(), false),
             Op::Frame(DataKind::Text, b"\xAC but then \xFF".to_vec(), true),

@@ -24,22 +24,41 @@ pub enum Role {
     Server,
 }
 
-/// The state of the closing handshake (RFC 6455 7), as the driver needs to see it.
+/// The state of the connection as the driver needs to see it: open, or where the closing
+/// handshake (RFC 6455 7) stands. Section numbers are RFC 6455's.
 ///
 /// ```text
-///                  close()                          peer's Close
-///        +------------------------> CloseSent ------------------------+
-///        |                                                            v
-///      Open                                                         Closed
-///        |     peer's Close          our Close written                ^
-///        +------------------------> CloseReceived -------------------+
-///        |     (echo queued when Config::auto_close)                  |
-///        |                                                            |
-///        +-- protocol error, fail() --> Failed -- its Close flushed --+
+///   opening handshake done (4.1 client, 4.2.2 server)
+///      |
+///      v      close(): start the closing handshake (7.1.2)    peer's Close (5.5.1)
+///    Open ------------------------------------> CloseSent ----------------------------+
+///      |                                                                              |
+///      |      peer's Close (5.5.1)                      our Close written (5.5.1)     v
+///      +------------------------------------> CloseReceived -----------------------> Closed
+///      |      (its echo queued when Config::auto_close)                               ^
+///      |                                                                              |
+///      |      protocol error, or fail(): fail the connection (7.1.7)                  |
+///      +------------------------------------> Failed ---------------------------------+
+///                                                     its Close written (7.1.7)
 /// ```
 ///
-/// In `Closed` the server closes the transport at once; a client waits a while (its own timeout) for
-/// the server to close it first (RFC 6455 7.1.1).
+/// Sending or receiving a Close starts the closing handshake (7.1.3); both passed, the
+/// connection is closed (5.5.1). From `CloseSent` a protocol error goes to `Closed` at once (our
+/// Close is already out). In `Closed` the server closes the transport at once; a client waits
+/// a while (its own timeout) for the server to close it first (7.1.1).
+///
+/// ```
+/// use sockless::{CloseCode, Config, Connection, State};
+/// let mut server = Connection::server(Config::default());
+/// let mut out = [0u8; 131];
+/// server.close(CloseCode::NORMAL, "", &mut out)?;
+/// assert_eq!(server.state(), State::CloseSent);
+/// // The client's Close 1000, masked with a zero key.
+/// let mut input = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+/// assert_eq!(server.receive(&mut input).consumed, 8);
+/// assert_eq!(server.state(), State::Closed);
+/// # Ok::<(), sockless::SendError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
     /// Both directions are open.
@@ -198,6 +217,49 @@ const NO_PONG: u8 = u8::MAX;
 ///
 /// `R` is the randomness source for masking keys; a server connection uses [`NoRandom`] and never
 /// draws.
+///
+/// # Example
+///
+/// A client and a server wired back to back in memory: each side's output is the other's
+/// input, and each follows the contract above.
+///
+/// ```
+/// use sockless::{Config, Connection, Event, Outgoing, RandomError, Recv};
+///
+/// let rng = |dest: &mut [u8]| -> Result<(), RandomError> { dest.fill(0x5a); Ok(()) }; // tests only!
+/// let mut client = Connection::client(Config::default(), rng);
+/// let mut server = Connection::server(Config::default());
+///
+/// // The client sends a text message and a Ping (masked, so both go out as 6 + payload bytes).
+/// let mut wire = [0u8; 64];
+/// let mut n = client.send(Outgoing::Text("hi"), &mut wire)?;
+/// n += client.send(Outgoing::Ping(b"?"), &mut wire[n..])?;
+///
+/// // The server takes the bytes in, advancing by `consumed`, until it needs more input.
+/// let (mut pos, mut got) = (0, Vec::new());
+/// loop {
+///     let r = server.receive(&mut wire[pos..n]);
+///     pos += r.consumed;
+///     match r.result? {
+///         Recv::Event(Event::Data { payload, .. }) => got.extend_from_slice(payload),
+///         Recv::Event(Event::Ping(p)) => assert_eq!(p, b"?"),
+///         Recv::Event(_) | Recv::NeedFlush | Recv::Closed => unreachable!(),
+///         Recv::NeedInput => break,
+///     }
+/// }
+/// assert_eq!((pos, &got[..]), (n, &b"hi"[..]));
+///
+/// // It owes the client a Pong: poll_transmit writes it.
+/// let mut out = [0u8; 131];
+/// let m = server.poll_transmit(&mut out)?;
+/// assert_eq!(&out[..m], &[0x8a, 1, b'?']);
+/// assert_eq!(server.poll_transmit(&mut out)?, 0); // nothing more owed
+///
+/// // The client receives it: a Pong event, and nothing for it to answer.
+/// let r = client.receive(&mut out[..m]);
+/// assert!(matches!(r.result, Ok(Recv::Event(Event::Pong(b"?")))));
+/// # Ok::<(), sockless::Error>(())
+/// ```
 ///
 /// # Size
 ///
@@ -697,6 +759,25 @@ impl<R: RandomSource> Connection<R> {
     /// Writing the Close moves the state on: [`State::CloseReceived`] and [`State::Failed`] become
     /// [`State::Closed`].
     ///
+    /// ```
+    /// use sockless::{Config, Connection, Event, Recv, State};
+    /// let mut server = Connection::server(Config::default());
+    /// // A masked Ping "hi", then the client's Close 1000 (zero keys), in one read.
+    /// let mut input = [0x89, 0x82, 0, 0, 0, 0, b'h', b'i', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    /// let r = server.receive(&mut input);
+    /// assert!(matches!(r.result, Ok(Recv::Event(Event::Ping(b"hi")))));
+    /// let r = server.receive(&mut input[8..]);
+    /// assert!(matches!(r.result, Ok(Recv::Event(Event::Close(Some(_))))));
+    ///
+    /// // Owed: the Pong, then the Close echo, written together when they fit.
+    /// let mut out = [0u8; 131];
+    /// let n = server.poll_transmit(&mut out)?;
+    /// assert_eq!(&out[..n], &[0x8a, 2, b'h', b'i', 0x88, 2, 0x03, 0xe8]);
+    /// assert_eq!(server.state(), State::Closed); // now close the transport
+    /// assert_eq!(server.poll_transmit(&mut out)?, 0);
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`SendError::BufferTooSmall`] if not even the first owed frame fits (131 bytes always do);
     /// [`SendError::Random`] if a client's randomness source fails. Nothing is written or dequeued.
@@ -929,6 +1010,23 @@ impl<R: RandomSource> Connection<R> {
     /// [`send_header`](Self::send_header): a client masks it in place, a server leaves it as is.
     /// Write the chunk after the header, in order.
     ///
+    /// ```
+    /// use sockless::{Config, Connection, DataKind, RandomError};
+    /// let rng = |dest: &mut [u8]| -> Result<(), RandomError> { dest.copy_from_slice(&[1, 2, 3, 4]); Ok(()) };
+    /// let mut client = Connection::client(Config::default(), rng); // key 01 02 03 04 (tests only!)
+    /// let mut header = [0u8; 145];
+    /// let n = client.send_header(DataKind::Binary, 6, true, &mut header)?;
+    /// assert_eq!(&header[..n], &[0x82, 0x86, 1, 2, 3, 4]);
+    /// // The payload in two chunks, masked in place: the key carries on across them.
+    /// let mut payload = [0u8; 6];
+    /// let (a, b) = payload.split_at_mut(3);
+    /// client.send_payload(a)?;
+    /// client.send_payload(b)?;
+    /// assert_eq!(payload, [1, 2, 3, 4, 1, 2]); // zeros masked: the key bytes themselves
+    /// assert_eq!(client.payload_remaining(), 0); // the frame is complete
+    /// # Ok::<(), sockless::SendError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`SendError::PayloadOverrun`] if `chunk` is longer than what remains of the streamed frame
     /// (so any non-empty chunk when none is in progress); the chunk is left unchanged.
@@ -1117,6 +1215,7 @@ impl<R: RandomSource> Connection<R> {
 
 /// The `_to_vec` forms: output appended to a caller `Vec`, grown as needed.
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 impl<R: RandomSource> Connection<R> {
     /// [`send`](Self::send), appending the frame (behind an owed Pong) to `out`, which grows as
     /// needed; returns the number of bytes appended. Nothing is allocated when `out` has the
@@ -1229,6 +1328,7 @@ impl<R: RandomSource> Connection<R> {
 /// What `encode` returns, other than [`SendError::BufferTooSmall`] on its first call; `out` is
 /// then left as it was.
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub fn encode_to_vec(
     out: &mut alloc::vec::Vec<u8>,
     mut encode: impl FnMut(&mut [u8]) -> Result<usize, SendError>,

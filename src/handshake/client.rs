@@ -219,6 +219,29 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     /// Draws a 16-byte key from `rng`, writes the upgrade request into `out`, and returns the
     /// handshake with the request's length. `rng` then masks the connection's frames.
     ///
+    /// ```
+    /// use sockless::handshake::{ClientHandshake, ClientRequest};
+    /// use sockless::{Config, HandshakeError, RandomError};
+    ///
+    /// let rng = |dest: &mut [u8]| -> Result<(), RandomError> { dest.fill(0); Ok(()) }; // tests only!
+    /// let request = ClientRequest::new("example.com", "/chat").protocols(&["chat"]);
+    /// let mut out = [0u8; 256];
+    /// let (handshake, n) = ClientHandshake::new(request, Config::default(), rng, &mut out)?;
+    /// assert_eq!(
+    ///     std::str::from_utf8(&out[..n]).unwrap(),
+    ///     "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    ///      Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\
+    ///      Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+    /// );
+    /// # let _ = handshake;
+    ///
+    /// // Too small a buffer: the size needed, and no randomness drawn.
+    /// let mut small = [0u8; 16];
+    /// let r = ClientHandshake::new(request, Config::default(), rng, &mut small);
+    /// assert!(matches!(r, Err(HandshakeError::BufferTooSmall(b)) if b.needed == n));
+    /// # Ok::<(), HandshakeError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`HandshakeError::InvalidHost`] for a host that is not `uri-host [ ":" port ]`;
     /// [`HandshakeError::InvalidHeader`] for a path, origin, subprotocol or extra header that
@@ -282,6 +305,25 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     /// final head, which bounds their number. A header line folded over several lines (obs-fold,
     /// RFC 7230 3.2.4) is accepted, and read as if each fold were spaces.
     ///
+    /// ```
+    /// use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
+    /// use sockless::{Config, HandshakeError, RandomError, Status};
+    ///
+    /// let rng = |dest: &mut [u8]| -> Result<(), RandomError> { dest.fill(0); Ok(()) }; // tests only!
+    /// let mut out = [0u8; 256];
+    /// let (mut handshake, _) =
+    ///     ClientHandshake::new(ClientRequest::new("a", "/"), Config::default(), rng, &mut out)?;
+    /// // A refusal arrives in two reads, appended to one buffer.
+    /// let response = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    /// let mut headers = [EMPTY_HEADER; 16];
+    /// assert!(matches!(handshake.parse(&response[..20], &mut headers)?, Status::Partial));
+    /// let Status::Complete(resp) = handshake.parse(response, &mut headers)? else { unreachable!() };
+    /// assert_eq!((resp.status(), resp.reason(), resp.len()), (403, "Forbidden", response.len()));
+    /// let refused = handshake.finish(&resp);
+    /// assert!(matches!(refused, Err(HandshakeError::UnexpectedStatus(403))));
+    /// # Ok::<(), HandshakeError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`HandshakeError::HeadTooLarge`], [`HandshakeError::TooManyHeaders`] and
     /// [`HandshakeError::MalformedHttp`] (for an interim head as for the final one).
@@ -341,6 +383,33 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
     /// A client that offered extensions uses
     /// [`finish_with_extensions`](Self::finish_with_extensions) instead: `finish` refuses any
     /// extension in the response, since it cannot know what agreeing to it would mean.
+    ///
+    /// ```
+    /// use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
+    /// use sockless::{Config, HandshakeError, RandomError, Role, Status};
+    ///
+    /// let rng = |dest: &mut [u8]| -> Result<(), RandomError> { dest.fill(0); Ok(()) }; // tests only!
+    /// let mut out = [0u8; 256];
+    /// let (mut handshake, _) =
+    ///     ClientHandshake::new(ClientRequest::new("a", "/"), Config::default(), rng, &mut out)?;
+    /// // The accept value for the key of 16 zero bytes, and a first frame right behind the head.
+    /// let mut input = format!(
+    ///     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///      Sec-WebSocket-Accept: {}\r\n\r\n",
+    ///     handshake.expected_accept().as_str()
+    /// )
+    /// .into_bytes();
+    /// input.extend_from_slice(&[0x81, 2, b'h', b'i']);
+    /// let mut headers = [EMPTY_HEADER; 16];
+    /// let Status::Complete(resp) = handshake.parse(&input, &mut headers)? else { unreachable!() };
+    /// let head_len = resp.len();
+    /// let mut conn = handshake.finish(&resp)?;
+    /// assert_eq!(conn.role(), Role::Client);
+    /// // The bytes after the head are frames: hand them to the connection.
+    /// let r = conn.receive(&mut input[head_len..]);
+    /// assert_eq!(r.consumed, 4);
+    /// # Ok::<(), HandshakeError>(())
+    /// ```
     ///
     /// # Errors
     /// [`HandshakeError::UnexpectedStatus`] for a status other than 101 (the response still shows

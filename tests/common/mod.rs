@@ -1,13 +1,17 @@
-//! Helpers shared by `tests/properties.rs` and `tests/hostile.rs`: deterministic randomness, a raw
-//! frame encoder (for frames a `Connection` would refuse to send), and a receive driver that
-//! honours `consumed` exactly as the crate docs' driving loop does and keeps a transcript.
+//! The one home of the integration suites' test support (each suite includes it with
+//! `mod common;`, and `examples/embedded/tests` with `#[path]`): deterministic randomness (the
+//! xorshift generator, `TestRng`), a raw frame encoder (for frames a `Connection` would refuse to
+//! send), a receive driver that honours `consumed` exactly as the crate docs' driving loop does
+//! and keeps a transcript, the read sizes of a delivery between two ends, and `Pair`: a client
+//! and a server wired back to back and driven until idle.
 
 #![allow(dead_code)]
 
 use std::fmt;
 
 use sockless::{
-    Connection, DataKind, Event, ProtocolError, RandomError, RandomSource, Recv, State,
+    CloseCode, Connection, DataKind, Event, NoRandom, Outgoing, ProtocolError, RandomError,
+    RandomSource, Recv, State,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -392,4 +396,370 @@ pub fn drive_with<R: RandomSource>(
     });
     t.state = conn.state();
     t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read sizes between two ends
+// ---------------------------------------------------------------------------------------------
+
+/// How the bytes one end wrote reach the other (in a [`Pair`], and in the conformance harness):
+/// whole, one byte at a time, or in reads of seeded random sizes.
+#[derive(Clone, Copy, Debug)]
+pub enum Delivery {
+    Whole,
+    Bytewise,
+    Random(u64),
+}
+
+/// The sizes of the reads of a [`Delivery`]. Random reads are tiny (1 to 7 bytes) half the time,
+/// and otherwise up to a largest read that each seed draws from a table, so that the seeds range
+/// from tiny reads to large ones.
+pub struct Reads {
+    delivery: Delivery,
+    rng: XorShift,
+    /// The largest random read: varies with the seed.
+    max: usize,
+}
+
+impl Reads {
+    /// The reads of `delivery`; a random one draws its largest read from `maxes`.
+    pub fn new(delivery: Delivery, maxes: [usize; 6]) -> Self {
+        let mut rng = XorShift::new(match delivery {
+            Delivery::Random(seed) => seed,
+            _ => 0,
+        });
+        let max = maxes[rng.upto(6) - 1];
+        Self { delivery, rng, max }
+    }
+
+    /// The size of the next read, with `available` bytes waiting.
+    pub fn next(&mut self, available: usize) -> usize {
+        let n = match self.delivery {
+            Delivery::Whole => available,
+            Delivery::Bytewise => 1,
+            Delivery::Random(_) if self.rng.next() % 2 == 0 => self.rng.upto(7),
+            Delivery::Random(_) => self.rng.upto(self.max),
+        };
+        n.min(available)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client and a server wired back to back
+// ---------------------------------------------------------------------------------------------
+
+/// One thing a side does at the start of a phase.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `send(Outgoing::Text)`.
+    Text(String),
+    /// `send(Outgoing::Binary)`.
+    Binary(Vec<u8>),
+    /// `send_frame`.
+    Frame(DataKind, Vec<u8>, bool),
+    /// `send_header` + `send_payload` in chunks of the given size.
+    Stream(DataKind, Vec<u8>, bool, usize),
+    /// `send(Outgoing::Ping)`.
+    Ping(Vec<u8>),
+    /// `send(Outgoing::Pong)`.
+    Pong(Vec<u8>),
+    /// `close`.
+    Close(u16, String),
+    /// Bytes written as they are, past the connection.
+    Raw(Vec<u8>),
+}
+
+/// What a side saw.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Seen {
+    Message(DataKind, Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+    Error(ProtocolError),
+}
+
+impl fmt::Debug for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Message(k, p) => write!(f, "Message({k:?}, {:?})", Bytes(p)),
+            Self::Ping(p) => write!(f, "Ping({:?})", Bytes(p)),
+            Self::Pong(p) => write!(f, "Pong({:?})", Bytes(p)),
+            Self::Close(c) => write!(f, "Close({c:?})"),
+            Self::Error(e) => write!(f, "Error({e:?})"),
+        }
+    }
+}
+
+/// Everything one side did and saw in a run.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SideTranscript {
+    pub events: Vec<Seen>,
+    pub state: State,
+    /// Bytes the peer wrote that this side never consumed; `None` after a protocol error (a
+    /// `receive` that fails consumes nothing, even a header it decoded in the same call, so how
+    /// much was consumed before the error depends on the chunking).
+    pub unread: Option<usize>,
+    /// Every byte this side wrote, in order.
+    pub wrote: Vec<u8>,
+    /// The message left unfinished (by a protocol error): the pieces delivered before the error
+    /// are the same whatever the chunking.
+    pub unfinished: Option<(DataKind, Vec<u8>)>,
+}
+
+impl fmt::Debug for SideTranscript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SideTranscript")
+            .field("events", &self.events)
+            .field("state", &self.state)
+            .field("unread", &self.unread)
+            .field("wrote", &Bytes(&self.wrote))
+            .field(
+                "unfinished",
+                &self.unfinished.as_ref().map(|(k, p)| (k, Bytes(p))),
+            )
+            .finish()
+    }
+}
+
+/// One end of the pair, with the driver's state around its connection.
+pub struct Side<R> {
+    conn: Connection<R>,
+    /// How much of the peer's output has been read.
+    read_pos: usize,
+    /// Read but not yet consumed: always handed in again, in front of new bytes.
+    rbuf: Vec<u8>,
+    /// The message being reassembled.
+    message: Option<(DataKind, Vec<u8>)>,
+    events: Vec<Seen>,
+    wrote: Vec<u8>,
+    /// `receive` said Closed or failed: stop reading.
+    done_reading: bool,
+    reads: Reads,
+}
+
+impl<R: RandomSource> Side<R> {
+    pub fn new(conn: Connection<R>, reads: Reads) -> Self {
+        Self {
+            conn,
+            read_pos: 0,
+            rbuf: Vec::new(),
+            message: None,
+            events: Vec::new(),
+            wrote: Vec::new(),
+            done_reading: false,
+            reads,
+        }
+    }
+
+    /// Runs one script operation.
+    pub fn apply(&mut self, op: &Op) {
+        let conn = &mut self.conn;
+        let mut out = vec![0u8; 14 + 125 + op_len(op)];
+        let n = match op {
+            Op::Text(t) => conn.send(Outgoing::Text(t), &mut out),
+            Op::Binary(b) => conn.send(Outgoing::Binary(b), &mut out),
+            Op::Frame(kind, p, fin) => conn.send_frame(*kind, p, *fin, &mut out),
+            Op::Ping(p) => conn.send(Outgoing::Ping(p), &mut out),
+            Op::Pong(p) => conn.send(Outgoing::Pong(p), &mut out),
+            Op::Close(code, reason) => conn.close(CloseCode(*code), reason, &mut out),
+            Op::Raw(bytes) => {
+                self.wrote.extend_from_slice(bytes);
+                return;
+            }
+            Op::Stream(kind, payload, fin, chunk) => {
+                let mut header = [0u8; 14];
+                let n = conn
+                    .send_header(*kind, payload.len() as u64, *fin, &mut header)
+                    .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+                self.wrote.extend_from_slice(&header[..n]);
+                let mut payload = payload.clone();
+                for piece in payload.chunks_mut(*chunk) {
+                    // Nothing else may go out in the middle of the frame.
+                    assert_eq!(conn.poll_transmit(&mut out), Ok(0));
+                    conn.send_payload(piece).unwrap();
+                    self.wrote.extend_from_slice(piece);
+                }
+                assert_eq!(conn.payload_remaining(), 0);
+                return;
+            }
+        };
+        let n = n.unwrap_or_else(|e| panic!("{:?} {op:?}: {e}", conn.role()));
+        self.wrote.extend_from_slice(&out[..n]);
+    }
+
+    /// Writes what `poll_transmit` owes the peer; whether anything was written.
+    pub fn flush(&mut self) -> bool {
+        let mut buf = [0u8; 131];
+        let mut any = false;
+        loop {
+            let n = self.conn.poll_transmit(&mut buf).unwrap();
+            if n == 0 {
+                return any;
+            }
+            any = true;
+            self.wrote.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// One turn of the driving loop: flush, read one chunk of what the peer wrote, hand everything
+    /// unconsumed to `receive` until it needs input, flush again. Whether anything happened.
+    pub fn step(&mut self, peer_wrote: &[u8]) -> bool {
+        let mut progress = self.flush();
+        let available = peer_wrote.len() - self.read_pos;
+        if self.done_reading || available == 0 {
+            return progress;
+        }
+        progress = true;
+        let n = self.reads.next(available);
+        self.rbuf
+            .extend_from_slice(&peer_wrote[self.read_pos..self.read_pos + n]);
+        self.read_pos += n;
+
+        let mut pos = 0;
+        while !self.done_reading {
+            let r = self.conn.receive(&mut self.rbuf[pos..]);
+            pos += r.consumed;
+            match r.result {
+                Ok(Recv::Event(event)) => record(&mut self.message, &mut self.events, event),
+                Ok(Recv::NeedInput) => break,
+                Ok(Recv::NeedFlush) => {
+                    assert_eq!(r.consumed, 0);
+                    let mut buf = [0u8; 131];
+                    let n = self.conn.poll_transmit(&mut buf).unwrap();
+                    assert!(n > 0, "NeedFlush with nothing to flush");
+                    self.wrote.extend_from_slice(&buf[..n]);
+                }
+                Ok(Recv::Closed) => {
+                    assert_eq!(r.consumed, 0);
+                    self.done_reading = true;
+                }
+                Err(e) => {
+                    self.events.push(Seen::Error(e));
+                    self.done_reading = true;
+                }
+            }
+        }
+        // Move the unconsumed bytes to the front once per read, not once per event.
+        self.rbuf.drain(..pos);
+        self.flush();
+        progress
+    }
+
+    pub fn transcript(&self, peer_wrote: &[u8]) -> SideTranscript {
+        SideTranscript {
+            events: self.events.clone(),
+            state: self.conn.state(),
+            unread: (!self.events.iter().any(|e| matches!(e, Seen::Error(_))))
+                .then(|| self.rbuf.len() + peer_wrote.len() - self.read_pos),
+            wrote: self.wrote.clone(),
+            unfinished: self.message.clone(),
+        }
+    }
+}
+
+fn op_len(op: &Op) -> usize {
+    match op {
+        Op::Text(t) => t.len(),
+        Op::Binary(p) | Op::Frame(_, p, _) | Op::Ping(p) | Op::Pong(p) => p.len(),
+        Op::Close(_, r) => r.len(),
+        Op::Stream(..) | Op::Raw(_) => 0,
+    }
+}
+
+/// Records an event: data pieces are joined into whole messages.
+fn record(message: &mut Option<(DataKind, Vec<u8>)>, events: &mut Vec<Seen>, event: Event<'_>) {
+    match event {
+        Event::Data {
+            kind,
+            payload,
+            frame_done,
+            message_done,
+            ..
+        } => {
+            assert!(frame_done || !message_done);
+            let (k, buf) = message.get_or_insert_with(|| (kind, Vec::new()));
+            assert_eq!(*k, kind, "kind changed inside a message");
+            buf.extend_from_slice(payload);
+            if message_done {
+                let (kind, buf) = message.take().unwrap();
+                if kind == DataKind::Text {
+                    assert!(std::str::from_utf8(&buf).is_ok(), "invalid text delivered");
+                }
+                events.push(Seen::Message(kind, buf));
+            }
+        }
+        Event::Ping(p) => events.push(Seen::Ping(p.to_vec())),
+        Event::Pong(p) => events.push(Seen::Pong(p.to_vec())),
+        Event::Close(f) => events.push(Seen::Close(f.map(|f| (f.code.0, f.reason.to_owned())))),
+    }
+}
+
+/// What each side does at the start of a phase, before the pair is driven until idle.
+#[derive(Clone, Debug, Default)]
+pub struct Phase {
+    pub client: Vec<Op>,
+    pub server: Vec<Op>,
+}
+
+/// The largest random reads between the two ends of a [`Pair`]: from a couple of bytes to
+/// more than a 64 KiB frame.
+const PAIR_MAX_READS: [usize; 6] = [2, 5, 16, 139, 1500, 70_000];
+
+/// A client and a server `Connection` in memory (quinn's `Pair`): each side's output is the
+/// other's input, read in the sizes of a [`Delivery`] and honouring `consumed` exactly as the
+/// driving loop in the crate docs does, until neither has anything to read or write.
+pub struct Pair<R> {
+    pub client: Side<R>,
+    pub server: Side<NoRandom>,
+}
+
+impl<R: RandomSource> Pair<R> {
+    /// The pair of `client` and `server`, whose reads follow `delivery` (each side its own
+    /// sizes: a random delivery gives the two sides different seeds).
+    pub fn new(client: Connection<R>, server: Connection<NoRandom>, delivery: Delivery) -> Self {
+        let reads = |salt| {
+            let delivery = match delivery {
+                Delivery::Random(seed) => Delivery::Random(seed * 2 + salt),
+                other => other,
+            };
+            Reads::new(delivery, PAIR_MAX_READS)
+        };
+        Self {
+            client: Side::new(client, reads(1)),
+            server: Side::new(server, reads(2)),
+        }
+    }
+
+    /// Delivers bytes both ways until neither side has anything to read or write.
+    pub fn drive(&mut self) {
+        for _ in 0..100_000_000u64 {
+            let a = self.client.step(&self.server.wrote);
+            let b = self.server.step(&self.client.wrote);
+            if !a && !b {
+                return;
+            }
+        }
+        panic!("the pair never went idle");
+    }
+
+    pub fn run(&mut self, phases: &[Phase]) -> (SideTranscript, SideTranscript) {
+        for phase in phases {
+            for op in &phase.client {
+                self.client.apply(op);
+            }
+            for op in &phase.server {
+                self.server.apply(op);
+            }
+            self.drive();
+        }
+        // A message left unfinished only by a protocol error.
+        for side in [&self.client.message, &self.server.message] {
+            assert!(side.is_none() || self.client.done_reading || self.server.done_reading);
+        }
+        (
+            self.client.transcript(&self.server.wrote),
+            self.server.transcript(&self.client.wrote),
+        )
+    }
 }

@@ -20,10 +20,11 @@
 use std::fmt::{self, Write as _};
 use std::str;
 
+use crate::common::{Delivery, Reads, TestRng};
 use sockless::frame::{FrameHeader, OpCode};
 use sockless::{
-    CloseCode, Config, Connection, DataKind, Event, Outgoing, ProtocolError, RandomError,
-    RandomSource, Recv, Role, Rsv, State, Status,
+    CloseCode, Config, Connection, DataKind, Event, Outgoing, ProtocolError, RandomSource, Recv,
+    Role, Rsv, State, Status,
 };
 
 // =============================================================================================
@@ -854,78 +855,16 @@ fn close_payload_error(e: ProtocolError) -> bool {
 // Chunkings
 // =============================================================================================
 
-#[derive(Clone, Copy, Debug)]
-enum Chunking {
-    Whole,
-    Bytewise,
-    Random(u64),
-}
-
 /// One run of a case: the read sizes, and whether `poll_transmit` is flushed after every event
 /// (`eager`) or only after each read and on `NeedFlush`.
 #[derive(Clone, Copy, Debug)]
 struct Run {
-    chunking: Chunking,
+    chunking: Delivery,
     eager: bool,
 }
 
-/// xorshift64 for the read sizes and a client's masking keys.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn upto(&mut self, max: usize) -> usize {
-        1 + (self.next() % max.max(1) as u64) as usize
-    }
-}
-
-struct Reads {
-    chunking: Chunking,
-    rng: XorShift,
-    max: usize,
-}
-
-impl Reads {
-    fn new(chunking: Chunking) -> Self {
-        let mut rng = XorShift::new(match chunking {
-            Chunking::Random(s) => s,
-            _ => 0,
-        });
-        // Each seed has its own largest read: tiny, around a control frame, or large.
-        let max = [3, 9, 40, 139, 1500, 70_000][rng.upto(6) - 1];
-        Self { chunking, rng, max }
-    }
-
-    fn next(&mut self, available: usize) -> usize {
-        let n = match self.chunking {
-            Chunking::Whole => available,
-            Chunking::Bytewise => 1,
-            Chunking::Random(_) if self.rng.next() % 2 == 0 => self.rng.upto(7),
-            Chunking::Random(_) => self.rng.upto(self.max),
-        };
-        n.min(available)
-    }
-}
-
-fn client_rng() -> impl RandomSource {
-    let mut x = XorShift::new(0xC11E);
-    move |dest: &mut [u8]| -> Result<(), RandomError> {
-        for b in dest {
-            *b = x.next() as u8;
-        }
-        Ok(())
-    }
-}
+/// The largest random reads of a case's runs: tiny, around a control frame, or large.
+const MAX_READS: [usize; 6] = [3, 9, 40, 139, 1500, 70_000];
 
 // =============================================================================================
 // The driver
@@ -1140,7 +1079,7 @@ fn drive<R: RandomSource>(mut conn: Connection<R>, case: &Case, input: &[u8], ru
     if close_at == Some(0) {
         close_locally(&mut conn, case, &mut o);
     }
-    let mut reads = Reads::new(chunking);
+    let mut reads = Reads::new(chunking, MAX_READS);
     let mut joining: Option<Joining> = None;
     // The payload of the frame in progress, for the echo.
     let mut frame_bytes: Vec<u8> = Vec::new();
@@ -1298,7 +1237,8 @@ fn run_once(case: &Case, input: &[u8], run: Run) -> Outcome {
             run,
         ),
         Role::Client => drive(
-            Connection::client(case.config, client_rng()).with_extension_bits(case.extension_bits),
+            Connection::client(case.config, TestRng::new(0xC11E))
+                .with_extension_bits(case.extension_bits),
             case,
             input,
             run,
@@ -1411,10 +1351,10 @@ pub fn run_case(case: &Case) -> Result<(), String> {
         chunking,
         eager: false,
     };
-    let mut runs = vec![lazy(Chunking::Whole), lazy(Chunking::Bytewise)];
-    runs.extend((0..5).map(|i| lazy(Chunking::Random(seed.wrapping_add(i)))));
+    let mut runs = vec![lazy(Delivery::Whole), lazy(Delivery::Bytewise)];
+    runs.extend((0..5).map(|i| lazy(Delivery::Random(seed.wrapping_add(i)))));
     runs.push(Run {
-        chunking: Chunking::Whole,
+        chunking: Delivery::Whole,
         eager: true,
     });
     let mut first: Option<(Run, Outcome)> = None;

@@ -10,6 +10,7 @@ use crate::error::BufferTooSmall;
 use crate::frame::{DataKind, Rsv};
 use crate::handshake::EMPTY_HEADER;
 use crate::rand::RandomError;
+use crate::test_support::XorShift;
 use std::format;
 use std::string::{String, ToString};
 use std::vec;
@@ -128,13 +129,8 @@ fn feed_every_way(protocols: &'static [&'static str], input: &[u8]) -> Outcome {
         );
     }
     for seed in 1..=4u64 {
-        let mut x = seed;
-        let sizes = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            1 + (x % 16) as usize
-        };
+        let mut x = XorShift::from_state(seed);
+        let sizes = || x.upto(16);
         assert_eq!(
             feed(protocols, input, sizes),
             whole,

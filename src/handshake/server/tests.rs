@@ -8,6 +8,7 @@ use crate::config::HandshakeLimits;
 use crate::connection::{Event, Recv, Role, State};
 use crate::frame::DataKind;
 use crate::handshake::{ParamValue, EMPTY_HEADER};
+use crate::test_support::XorShift;
 use std::format;
 use std::string::{String, ToString};
 use std::vec;
@@ -147,13 +148,10 @@ fn parse_split(input: &[u8], split: usize) -> Result<Summary, HandshakeError> {
 /// Feeds `input` in random reads (sizes 1 to 16, drawn from `seed`) into one growing buffer.
 fn parse_chunked(input: &[u8], seed: u64) -> Result<Summary, HandshakeError> {
     let mut hs = ServerHandshake::new(Config::default());
-    let mut x = seed | 1;
+    let mut x = XorShift::from_state(seed | 1);
     let mut end = 0;
     while end < input.len() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        end = (end + 1 + (x % 16) as usize).min(input.len());
+        end = (end + x.upto(16)).min(input.len());
         let mut headers = [EMPTY_HEADER; 32];
         match hs.parse(&input[..end], &mut headers)? {
             Status::Partial => {}
