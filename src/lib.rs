@@ -427,8 +427,42 @@
 //! * `fixed_echo_server`: the embedded echo loop over TCP, with fixed buffers and no allocation;
 //! * `embedded/`: that loop as a `no_std` firmware for `thumbv7em-none-eabihf`, with its
 //!   footprint measured;
-//! * coming: `tokio_echo` (async) and `mio_echo` (readiness-based, one receive buffer per
-//!   thread), and `wss_server`/`wss_client` over TLS.
+//! * `tokio_echo`: an async server over `WsStream`, a wrapper whose `next().await` lends a
+//!   borrowed message in safe Rust, with backpressure and timeouts;
+//! * `mio_echo`: a readiness-based, single-thread server with one receive buffer shared by all
+//!   connections (an idle connection costs about 300 bytes);
+//! * `wss_server` / `wss_client`: the echo examples inside TLS (rustls).
+//!
+//! ## Origin policy
+//!
+//! A browser lets any page open a WebSocket to any server and attaches that server's cookies (or
+//! HTTP authentication, or client certificate) to the upgrade, and the same-origin policy does
+//! not stop the page from reading the connection. So a server that authenticates by an ambient
+//! credential hands `https://evil.example` a connection acting as its logged-in user: cross-site
+//! WebSocket hijacking. Such a server must check the `Origin` header, which browsers always send
+//! and scripts cannot forge. [`Request::origin_allowed`](handshake::Request::origin_allowed)
+//! does it in one call (RFC 6454 comparison); refuse with `request.reject(403, ..)`. Requests
+//! without `Origin` come from clients that are not browsers. See [`handshake::origin`].
+//!
+//! ## Behind HTTP stacks it does not own
+//!
+//! Over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220), [`handshake::upgraded::ConnectRequest`]
+//! validates an extended CONNECT request handed over as header pairs and gives back the `200`'s
+//! fields and a [`Connection`] to run over the stream's data;
+//! [`handshake::upgraded::ConnectClient`] does the same for a client. Behind an HTTP/1.1 server
+//! you already have (hyper, axum), [`handshake::Request::from_parsed`] runs the same checks as
+//! [`handshake::ServerHandshake`] on the request that server parsed, and
+//! [`handshake::Request::accept_head`] gives the `101`'s fields. Nothing is allocated, the frames
+//! are RFC 6455's on every path, and extensions such as permessage-deflate plug in the same way.
+//!
+//! ## WebAssembly
+//!
+//! `default-features = false` (optionally with `alloc`, `std` or `deflate`) builds for
+//! `wasm32-unknown-unknown` as it is (CI builds it); a server needs no randomness, and a client
+//! passes its own [`RandomSource`] (for example a closure over `crypto.getRandomValues`). With
+//! the `getrandom` feature, `OsRandom`'s `getrandom` 0.3 needs its browser backend: add
+//! `getrandom = { version = "0.3.4", features = ["wasm_js"] }` to your own `Cargo.toml`. Build
+//! with `-C target-feature=+simd128` for SIMD UTF-8 validation.
 //!
 //! ## Modules
 //!
