@@ -6,7 +6,7 @@ use core::cell::Cell;
 use super::{Accepted, Agreed, DeflateConfig, NegotiationError, MAX_VALUE_LEN};
 use crate::error::HandshakeError;
 use crate::frame::Rsv;
-use crate::handshake::{Accept, Request, Response};
+use crate::handshake::{Accept, Extension, Request, Response};
 
 /// A `Sec-WebSocket-Extensions` value held in a fixed buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,8 +78,19 @@ impl ServerNegotiation {
     /// Reads the offers of `request` and chooses, with `config`.
     #[must_use]
     pub fn new(config: &DeflateConfig, request: &Request<'_, '_>) -> Self {
+        Self::from_offers(config, request.extensions())
+    }
+
+    /// Chooses among parsed offers from any handshake, for example
+    /// [`ConnectRequest::extensions`](crate::handshake::upgraded::ConnectRequest::extensions) of an
+    /// HTTP/2 or HTTP/3 extended CONNECT; then [`accept`](Self::accept) the same way.
+    #[must_use]
+    pub fn from_offers<'a>(
+        config: &DeflateConfig,
+        offers: impl IntoIterator<Item = Extension<'a>>,
+    ) -> Self {
         let accepted = config
-            .accept_offers(request.extensions())
+            .accept_offers(offers)
             .and_then(|a| Some((a, Value::new(|out| a.write_response(out))?)));
         Self { accepted }
     }
@@ -189,7 +200,21 @@ impl ClientNegotiation {
     /// [`HandshakeError::ExtensionRefused`] for a permessage-deflate answer the offer does not
     /// allow; [`refused`](Self::refused) then says why.
     pub fn check(&self, response: &Response<'_, '_>) -> Result<Rsv, HandshakeError> {
-        let checked = self.config.check_responses(response.extensions());
+        self.check_answers(response.extensions())
+    }
+
+    /// [`check`](Self::check) for the parsed answer of any handshake, for example
+    /// [`ConnectResponse::extensions`](crate::handshake::upgraded::ConnectResponse::extensions)
+    /// in the check passed to
+    /// [`ConnectClient::finish_with_extensions`](crate::handshake::upgraded::ConnectClient::finish_with_extensions).
+    ///
+    /// # Errors
+    /// As [`check`](Self::check).
+    pub fn check_answers<'a>(
+        &self,
+        answers: impl IntoIterator<Item = Extension<'a>>,
+    ) -> Result<Rsv, HandshakeError> {
+        let checked = self.config.check_responses(answers);
         self.agreed.set(checked.ok().flatten());
         self.refused.set(checked.err());
         match checked {

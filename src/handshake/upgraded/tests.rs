@@ -629,3 +629,65 @@ fn both_roles_end_to_end_in_memory() {
         }))
     ));
 }
+
+/// permessage-deflate over extended CONNECT, both roles, with the same one-call glue as the
+/// HTTP/1.1 path: the server chooses among the request's offers, the client checks the answer,
+/// both connections own RSV1, and a compressed message crosses each way.
+#[cfg(feature = "deflate")]
+#[test]
+fn permessage_deflate_over_extended_connect() {
+    use crate::deflate::{ClientNegotiation, Deflate, DeflateConfig, ServerNegotiation};
+    use crate::message::{Assembler, Incoming, Message};
+
+    let config = DeflateConfig::default();
+    let offer = ClientNegotiation::new(&config);
+    let offers = [offer.offer().unwrap()];
+    let request = ClientRequest::new("server.example.com", "/chat").extensions(&offers);
+    let client = ConnectClient::new(request, Scheme::Https, Config::default()).unwrap();
+    let fields: Vec<_> = client.headers().collect();
+    let req = ConnectRequest::validate(&fields, Config::default()).unwrap();
+    let negotiation = ServerNegotiation::from_offers(&config, req.extensions());
+    let (head, mut server) = req.accept(&negotiation.accept(Accept::new())).unwrap();
+    assert_eq!(server.extension_bits(), Rsv::RSV1);
+    let answer: Vec<_> = head.headers().collect();
+    assert!(answer
+        .iter()
+        .any(|f| f.name == "sec-websocket-extensions" && f.value == b"permessage-deflate"));
+    let response = ConnectResponse::new(head.status(), &answer);
+    let mut client = client
+        .finish_with_extensions(&response, rng, |r| offer.check_answers(r.extensions()))
+        .unwrap();
+    assert_eq!(client.extension_bits(), Rsv::RSV1);
+
+    let max = Config::default().max_message_len;
+    let mut client_layer = Deflate::new(&offer.agreed().unwrap(), max);
+    let mut server_layer = Deflate::new(&negotiation.agreed().unwrap(), max);
+    let text = "compressed over an HTTP/2 stream ".repeat(64);
+    let mut wire = Vec::new();
+    client_layer
+        .send(&mut client, Outgoing::Text(&text), &mut wire)
+        .unwrap();
+    assert_eq!(wire[0] & 0x40, 0x40, "RSV1 on the first frame");
+    assert!(
+        wire.len() < text.len() / 4,
+        "compressed: {} bytes",
+        wire.len()
+    );
+    let mut assembler = Assembler::new(Vec::new());
+    let r = server_layer.receive(&mut server, &mut assembler, &mut wire);
+    match r.result {
+        Ok(Incoming::Message(Message::Text(t))) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
+
+    let mut back = Vec::new();
+    server_layer
+        .send(&mut server, Outgoing::Binary(text.as_bytes()), &mut back)
+        .unwrap();
+    assert_eq!(back[0] & 0x40, 0x40);
+    let r = client_layer.receive(&mut client, &mut assembler, &mut back);
+    match r.result {
+        Ok(Incoming::Message(Message::Binary(b))) => assert_eq!(b, text.as_bytes()),
+        other => panic!("{other:?}"),
+    }
+}
