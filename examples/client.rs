@@ -18,7 +18,7 @@
 //! reading thread.)
 
 use std::io::{self, BufRead, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -28,9 +28,15 @@ use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{CloseCode, Config, Connection, DataKind, Event, OsRandom, Recv, State, Status};
 
+#[path = "common/url.rs"]
+mod url;
+use url::{connect, parse_url, Url};
+#[path = "common/write.rs"]
+mod write;
+use write::write_all_vectored;
+
 const USAGE: &str = "usage: client ws://HOST[:PORT][/PATH]";
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may take to answer the upgrade request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the server's answer to our Close, and for the server to close TCP.
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        [url] => parse_url(url),
+        [url] => parse_url(url, "ws", 80),
         _ => Err("expected one ws:// URL".to_owned()),
     };
     let url = match url {
@@ -310,19 +316,6 @@ fn print_event(event: Event<'_>, msg: &mut Vec<u8>) {
     let _ = stdout.flush();
 }
 
-fn write_all_vectored(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    IoSlice::advance_slices(&mut slices, 0); // skip empty slices
-    while !slices.is_empty() {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// One read; a timeout is an error here.
 fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {
@@ -331,73 +324,4 @@ fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
             result => return result,
         }
     }
-}
-
-/// The parts of a `ws://` URL a client needs.
-struct Url {
-    /// The host to connect to (an IPv6 address without its brackets).
-    host: String,
-    port: u16,
-    /// The `Host` header: the URL's authority as written.
-    authority: String,
-    /// The request target: path and query as written, `/` if empty.
-    target: String,
-}
-
-fn parse_url(url: &str) -> std::result::Result<Url, String> {
-    let rest = url
-        .get(..5)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("ws://"))
-        .map(|_| &url[5..])
-        .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
-    if rest.contains('#') {
-        return Err(format!("{url:?}: a WebSocket URL has no fragment"));
-    }
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, target) = rest.split_at(end);
-    if authority.contains('@') {
-        return Err(format!("{url:?}: user info is not supported"));
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed
-            .split_once(']')
-            .ok_or_else(|| format!("{url:?}: no ']' after the IPv6 address"))?,
-        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
-    };
-    let port = match port {
-        "" => 80,
-        port => port
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("{url:?}: bad port"))?,
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?}: no host"));
-    }
-    let target = match target {
-        "" => "/".to_owned(),
-        query if query.starts_with('?') => format!("/{query}"),
-        path => path.to_owned(),
-    };
-    Ok(Url {
-        host: host.to_owned(),
-        port,
-        authority: authority.to_owned(),
-        target,
-    })
-}
-
-/// Resolves the host and connects to the first address that answers.
-fn connect(url: &Url) -> Result<TcpStream> {
-    let mut last_error = None;
-    for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last_error = Some(e),
-        }
-    }
-    Err(match last_error {
-        Some(e) => format!("cannot connect to {}: {e}", url.authority).into(),
-        None => format!("{}: no address found", url.host).into(),
-    })
 }

@@ -35,7 +35,7 @@
 
 use std::error::Error;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -46,6 +46,13 @@ use sockless::{
     CloseCode, Config, Connection, DataKind, Event, HandshakeError, OsRandom, Outgoing, Recv, Rsv,
     SendError, State, Status,
 };
+
+#[path = "common/url.rs"]
+mod url;
+use url::{connect, parse_url, Url};
+#[path = "common/write.rs"]
+mod write;
+use write::write_all_vectored;
 
 const USAGE: &str =
     "usage: echo_client ws://HOST[:PORT][/PATH] [--max-message BYTES] [--protocol NAME]...\n\
@@ -67,7 +74,6 @@ const INFLATE_STEP: usize = 64 * 1024;
 /// The reassembly buffer keeps at most this much capacity between messages.
 const KEEP_CAPACITY: usize = 1 << 20;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the connection may stay silent before the client gives up.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the client waits for the server to close TCP after the closing handshake.
@@ -105,7 +111,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
             "--no-deflate" => deflate = false,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if url.is_some() => return Err(format!("unexpected argument {arg:?}")),
-            _ => url = Some(parse_url(&arg)?),
+            _ => url = Some(parse_url(&arg, "ws", 80)?),
         }
     }
     Ok(Options {
@@ -113,60 +119,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         max_message,
         protocols,
         deflate,
-    })
-}
-
-/// The parts of a `ws://` URL a client needs.
-struct Url {
-    /// The host to connect to (an IPv6 address without its brackets).
-    host: String,
-    port: u16,
-    /// The `Host` header: the URL's authority as written.
-    authority: String,
-    /// The request target: path and query as written, `/` if empty.
-    target: String,
-}
-
-fn parse_url(url: &str) -> std::result::Result<Url, String> {
-    let rest = url
-        .get(..5)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("ws://"))
-        .map(|_| &url[5..])
-        .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
-    if rest.contains('#') {
-        return Err(format!("{url:?}: a WebSocket URL has no fragment"));
-    }
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, target) = rest.split_at(end);
-    if authority.contains('@') {
-        return Err(format!("{url:?}: user info is not supported"));
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed
-            .split_once(']')
-            .ok_or_else(|| format!("{url:?}: no ']' after the IPv6 address"))?,
-        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
-    };
-    let port = match port {
-        "" => 80,
-        port => port
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("{url:?}: bad port"))?,
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?}: no host"));
-    }
-    let target = match target {
-        "" => "/".to_owned(),
-        query if query.starts_with('?') => format!("/{query}"),
-        path => path.to_owned(),
-    };
-    Ok(Url {
-        host: host.to_owned(),
-        port,
-        authority: authority.to_owned(),
-        target,
     })
 }
 
@@ -315,21 +267,6 @@ fn run(opts: &Options) -> std::result::Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// Resolves the host and connects to the first address that answers.
-fn connect(url: &Url) -> Result<TcpStream> {
-    let mut last_error = None;
-    for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last_error = Some(e),
-        }
-    }
-    Err(match last_error {
-        Some(e) => format!("cannot connect to {}: {e}", url.authority).into(),
-        None => format!("{}: no address found", url.host).into(),
-    })
 }
 
 /// An established connection and what the echo needs around it.
@@ -626,16 +563,7 @@ impl Output {
             IoSlice::new(header),
             IoSlice::new(payload),
         ];
-        let mut slices = &mut slices[..];
-        IoSlice::advance_slices(&mut slices, 0); // skip empty slices
-        while !slices.is_empty() {
-            match self.stream.write_vectored(slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        write_all_vectored(&mut self.stream, &mut slices)?;
         self.pending = 0;
         Ok(())
     }

@@ -19,8 +19,7 @@
 //! The frame loop is `common/stream_echo.rs`, shared with `wss_server`; rustls' `StreamOwned`
 //! is the byte stream under it (`wss_server`'s docs say why that and not `unbuffered`).
 
-use std::io::{self, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,6 +34,9 @@ use sockless::{Config, OsRandom, Status};
 #[path = "common/stream_echo.rs"]
 mod stream_echo;
 use stream_echo::{Result, Wire, RBUF_LEN, WBUF_LEN};
+#[path = "common/url.rs"]
+mod url;
+use url::{connect, parse_url, Url};
 
 const USAGE: &str = "usage: wss_client wss://HOST[:PORT][/PATH] [--max-message BYTES] \
      [--protocol NAME]... [--ca PATH]\n\
@@ -42,7 +44,6 @@ const USAGE: &str = "usage: wss_client wss://HOST[:PORT][/PATH] [--max-message B
      \n  --protocol NAME      a subprotocol to offer; may repeat (most preferred first)\
      \n  --ca PATH            trust the certificates in this PEM file, not the system's roots";
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The timeout of each read and write.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the client waits for the server to close after the closing handshake.
@@ -54,17 +55,6 @@ struct Options {
     max_message: u64,
     protocols: Vec<String>,
     ca: Option<PathBuf>,
-}
-
-/// The parts of a `wss://` URL a client needs.
-struct Url {
-    /// The host to connect to and to check the certificate against (IPv6 without brackets).
-    host: String,
-    port: u16,
-    /// The `Host` header: the URL's authority as written.
-    authority: String,
-    /// The request target: path and query, `/` if empty.
-    target: String,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
@@ -86,7 +76,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
             "--ca" => ca = Some(PathBuf::from(value()?)),
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if url.is_some() => return Err(format!("unexpected argument {arg:?}")),
-            _ => url = Some(parse_url(&arg)?),
+            _ => url = Some(parse_url(&arg, "wss", 443)?),
         }
     }
     Ok(Options {
@@ -94,45 +84,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         max_message,
         protocols,
         ca,
-    })
-}
-
-fn parse_url(url: &str) -> std::result::Result<Url, String> {
-    let rest = url
-        .get(..6)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("wss://"))
-        .map(|_| &url[6..])
-        .ok_or_else(|| format!("{url:?}: only wss:// URLs are supported"))?;
-    if rest.contains('#') || rest.contains('@') {
-        return Err(format!("{url:?}: no fragment or user info, please"));
-    }
-    let (authority, target) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed
-            .split_once(']')
-            .ok_or_else(|| format!("{url:?}: no ']' after the IPv6 address"))?,
-        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
-    };
-    let port = match port {
-        "" => 443,
-        port => port
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("{url:?}: bad port"))?,
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?}: no host"));
-    }
-    let target = match target {
-        "" => "/".to_owned(),
-        query if query.starts_with('?') => format!("/{query}"),
-        path => path.to_owned(),
-    };
-    Ok(Url {
-        host: host.to_owned(),
-        port,
-        authority: authority.to_owned(),
-        target,
     })
 }
 
@@ -254,19 +205,4 @@ fn run(opts: &Options) -> Result<()> {
     stream.conn.send_close_notify();
     let _ = stream.flush();
     Ok(())
-}
-
-/// Resolves the host and connects to the first address that answers.
-fn connect(url: &Url) -> Result<TcpStream> {
-    let mut last_error = None;
-    for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last_error = Some(e),
-        }
-    }
-    Err(match last_error {
-        Some(e) => format!("cannot connect to {}: {e}", url.authority).into(),
-        None => io::Error::other(format!("{}: no address found", url.host)).into(),
-    })
 }
