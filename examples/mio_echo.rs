@@ -124,6 +124,13 @@ struct Batch {
     splices: Vec<(usize, Range<usize>)>,
 }
 
+impl Batch {
+    fn clear(&mut self) {
+        self.out.consume(self.out.pending().len());
+        self.splices.clear();
+    }
+}
+
 struct Server {
     poll: Poll,
     listener: TcpListener,
@@ -266,6 +273,9 @@ impl Server {
                 client.write(&mut self.batch, input)?;
                 Ok(handled)
             }) else {
+                // What this read produced belongs to this connection, which is being dropped:
+                // leave none of it for the next connection's write.
+                self.batch.clear();
                 break;
             };
             client.carry.clear();
