@@ -824,6 +824,7 @@ impl<R: RandomSource> Connection<R> {
     /// closing, a control payload over 125 bytes, a data message while a fragmented one is in
     /// progress (control frames may go between fragments), or entropy failure. Nothing is written
     /// or dequeued and no state changes.
+    #[inline]
     pub fn send(&mut self, msg: Outgoing<'_>, out: &mut [u8]) -> Result<usize, SendError> {
         self.check_can_send()?;
         let (opcode, payload) = match msg {
@@ -1141,6 +1142,7 @@ impl<R: RandomSource> Connection<R> {
     /// total length: the Pong keeps its place in front of everything the application sends after
     /// its Ping arrived. All or nothing: the size of both is checked before any randomness is
     /// drawn, and the Pong is dequeued only once both are written.
+    #[inline]
     fn write_after_pong(
         &mut self,
         opcode: OpCode,
@@ -1169,18 +1171,27 @@ impl<R: RandomSource> Connection<R> {
         Ok(pong_len + n)
     }
 
-    /// Writes the Pong still owed for a received Ping, if any, into `out`, returning its length (0
-    /// if none is owed). The caller dequeues it once everything it writes alongside succeeded.
-    fn write_owed_pong(&mut self, out: &mut [u8]) -> Result<usize, SendError> {
-        if self.pong_len == NO_PONG {
-            return Ok(0);
-        }
+    /// [`write_owed_pong`](Self::write_owed_pong) once a Pong is known to be owed (kept out of
+    /// line: the common send path owes none).
+    #[cold]
+    fn write_owed_pong_slow(&mut self, out: &mut [u8]) -> Result<usize, SendError> {
         let pong = self.pong;
         let payload = pong.get(..usize::from(self.pong_len)).unwrap_or_default();
         self.write_frame(OpCode::Pong, true, 0, payload, out)
     }
 
+    /// Writes the Pong still owed for a received Ping, if any, into `out`, returning its length (0
+    /// if none is owed). The caller dequeues it once everything it writes alongside succeeded.
+    #[inline]
+    fn write_owed_pong(&mut self, out: &mut [u8]) -> Result<usize, SendError> {
+        if self.pong_len == NO_PONG {
+            return Ok(0);
+        }
+        self.write_owed_pong_slow(out)
+    }
+
     /// Encodes one whole frame (header and payload, masked for a client) into `out`.
+    #[inline]
     fn write_frame(
         &mut self,
         opcode: OpCode,
