@@ -39,7 +39,7 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sockless::deflate::{ClientNegotiation, Deflate, DeflateConfig, DeflateError, InflateStatus};
+use sockless::deflate::{ClientNegotiation, Deflate, DeflateConfig, DeflateError};
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{
@@ -69,8 +69,6 @@ const WBUF_LEN: usize = 64 * 1024;
 /// Messages up to this size are copied (and masked) into the write buffer behind their header.
 /// Larger ones are masked in place and go out with one vectored write of header and payload.
 const COPY_LIMIT: usize = 16 * 1024;
-/// Compressed messages are inflated into the reassembly buffer this much at a time.
-const INFLATE_STEP: usize = 64 * 1024;
 /// The reassembly buffer keeps at most this much capacity between messages.
 const KEEP_CAPACITY: usize = 1 << 20;
 
@@ -423,38 +421,19 @@ impl Session {
             // The connection accepts RSV1 only when deflate was agreed.
             return Err("RSV1 without permessage-deflate".into());
         };
-        let mut input = payload;
-        loop {
-            let start = self.msg.len();
-            self.msg.resize(start + INFLATE_STEP, 0);
-            let r = deflate.inflate(
-                &mut self.conn,
-                kind,
-                input,
-                message_done,
-                &mut self.msg[start..],
-            );
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    self.msg.clear();
-                    self.layer_failure = Some(e);
-                    return Ok(());
-                }
-            };
-            self.msg.truncate(start + r.written);
-            input = &input[r.consumed..];
-            match r.status {
-                InflateStatus::OutputFull => {}
-                InflateStatus::NeedInput => return Ok(()),
-                InflateStatus::MessageDone => {
-                    let msg = std::mem::take(&mut self.msg);
-                    self.echo_small(kind, &msg)?;
-                    self.keep_buffer(msg);
-                    return Ok(());
-                }
+        match deflate.inflate_to_vec(&mut self.conn, kind, payload, message_done, &mut self.msg) {
+            Ok(false) => {}
+            Ok(true) => {
+                let msg = std::mem::take(&mut self.msg);
+                self.echo_small(kind, &msg)?;
+                self.keep_buffer(msg);
+            }
+            Err(e) => {
+                self.msg.clear();
+                self.layer_failure = Some(e);
             }
         }
+        Ok(())
     }
 
     /// Keeps `msg` as the reassembly buffer, emptied, unless one big message left it huge.

@@ -72,7 +72,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sockless::deflate::{Deflate, DeflateConfig, DeflateError, InflateStatus, ServerNegotiation};
+use sockless::deflate::{Deflate, DeflateConfig, DeflateError, ServerNegotiation};
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{Accept, Origin, ServerHandshake, EMPTY_HEADER};
 use sockless::{
@@ -107,8 +107,6 @@ const WBUF_LEN: usize = 64 * 1024;
 const COPY_LIMIT: usize = 16 * 1024;
 /// The reassembly buffer keeps at most this much capacity between messages.
 const KEEP_CAPACITY: usize = 1 << 20;
-/// Compressed messages are inflated into the reassembly buffer this much at a time.
-const INFLATE_STEP: usize = 64 * 1024;
 /// The most bytes read and dropped while waiting for the client to close after our FIN.
 const MAX_DRAIN: usize = 1 << 20;
 
@@ -703,40 +701,21 @@ impl Session {
             // The connection accepts RSV1 only when deflate was agreed.
             return Err("RSV1 without permessage-deflate".into());
         };
-        let mut input = payload;
-        loop {
-            let start = self.msg.len();
-            self.msg.resize(start + INFLATE_STEP, 0);
-            let r = deflate.inflate(
-                &mut self.conn,
-                kind,
-                input,
-                message_done,
-                &mut self.msg[start..],
-            );
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    self.msg.clear();
-                    self.layer_failure = Some(e);
-                    return Ok(());
+        match deflate.inflate_to_vec(&mut self.conn, kind, payload, message_done, &mut self.msg) {
+            Ok(false) => {}
+            Ok(true) => {
+                let msg = std::mem::take(&mut self.msg);
+                if self.conn.state() == State::Open {
+                    self.echo_small(kind, &msg)?;
                 }
-            };
-            self.msg.truncate(start + r.written);
-            input = &input[r.consumed..];
-            match r.status {
-                InflateStatus::OutputFull => {}
-                InflateStatus::NeedInput => return Ok(()),
-                InflateStatus::MessageDone => {
-                    let msg = std::mem::take(&mut self.msg);
-                    if self.conn.state() == State::Open {
-                        self.echo_small(kind, &msg)?;
-                    }
-                    self.keep_buffer(msg);
-                    return Ok(());
-                }
+                self.keep_buffer(msg);
+            }
+            Err(e) => {
+                self.msg.clear();
+                self.layer_failure = Some(e);
             }
         }
+        Ok(())
     }
 
     /// Keeps `msg` as the reassembly buffer, emptied, unless one big message left it huge.

@@ -354,6 +354,60 @@ impl Deflate {
         }
     }
 
+    /// [`inflate`](Self::inflate) of one whole payload piece, appending the inflated bytes to
+    /// `out` (grown [`INFLATE_CHUNK`] bytes at a time, bounded by `max_message_len` through the
+    /// inflater). Returns `true` once the message is complete (the piece with `end`), `false`
+    /// when the next piece is needed.
+    ///
+    /// ```
+    /// use sockless::deflate::{Agreed, Deflate};
+    /// use sockless::{Config, Connection, DataKind};
+    /// let mut server = Connection::server(Config::default());
+    /// let mut deflate = Deflate::new(&Agreed::DEFAULT, 1 << 20);
+    /// let mut text = Vec::new();
+    /// let payload = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]; // "Hello", RFC 7692 7.2.3.1
+    /// assert!(deflate.inflate_to_vec(&mut server, DataKind::Text, &payload, true, &mut text)?);
+    /// assert_eq!(text, b"Hello");
+    /// # Ok::<(), sockless::deflate::DeflateError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`inflate`](Self::inflate); `out` then holds only the bytes of earlier calls.
+    pub fn inflate_to_vec<R: RandomSource>(
+        &mut self,
+        conn: &mut Connection<R>,
+        kind: DataKind,
+        mut input: &[u8],
+        end: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, DeflateError> {
+        loop {
+            let start = out.len();
+            out.resize(start + INFLATE_CHUNK, 0);
+            let r = self.inflate(
+                conn,
+                kind,
+                input,
+                end,
+                out.get_mut(start..).unwrap_or_default(),
+            );
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            };
+            out.truncate(start + r.written);
+            input = input.get(r.consumed..).unwrap_or_default();
+            match r.status {
+                InflateStatus::OutputFull => {}
+                InflateStatus::NeedInput => return Ok(false),
+                InflateStatus::MessageDone => return Ok(true),
+            }
+        }
+    }
+
     /// Sends a whole message, or a Ping or Pong, appending the frame to `out` as
     /// [`Connection::send_to_vec`] does: a text or binary message of at least
     /// [`Agreed::min_compress_len`] bytes goes out compressed, in one frame with RSV1; a
