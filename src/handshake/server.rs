@@ -69,18 +69,36 @@ impl ServerHandshake {
         input: &'b [u8],
         headers: &'h mut [Header<'b>],
     ) -> Result<Status<Request<'h, 'b>>, HandshakeError> {
-        let Some(end) = self.scanner.scan(input, &self.config.handshake)? else {
-            return Ok(Status::Partial);
-        };
         let cap = headers.len().min(self.config.handshake.max_headers);
         let headers = headers.get_mut(..cap).unwrap_or_default();
         let mut req = httparse::Request::new(headers);
-        let head = input.get(..end).unwrap_or_default();
-        match req.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
-            _ => return Err(HandshakeError::MalformedHttp),
-        }
+        // A request head nearly always arrives whole in the first read: parse it in one pass,
+        // with no scan for its end first. Anything else (an unfinished or malformed head, one
+        // over the limit) takes the scanning path from the start, so the result is the same as
+        // for any other chunking, and a head fed in pieces is still looked at once per byte
+        // after this first attempt.
+        let end = match self.scanner.is_fresh().then(|| req.parse(input)) {
+            Some(Ok(httparse::Status::Complete(end)))
+                if end <= self.config.handshake.max_head_len =>
+            {
+                self.scanner.found(end);
+                end
+            }
+            _ => {
+                let Some(end) = self.scanner.scan(input, &self.config.handshake)? else {
+                    return Ok(Status::Partial);
+                };
+                req = httparse::Request::new(core::mem::take(&mut req.headers));
+                match req.parse(input.get(..end).unwrap_or_default()) {
+                    Ok(httparse::Status::Complete(_)) => {}
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err(HandshakeError::TooManyHeaders)
+                    }
+                    _ => return Err(HandshakeError::MalformedHttp),
+                }
+                end
+            }
+        };
         let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
             return Err(HandshakeError::MalformedHttp);
         };
@@ -130,9 +148,11 @@ impl<'b> Repeated<'b> {
     }
 }
 
+/// What validation found; `host` and `key` are ASCII (checked by their grammars), and become
+/// `&str` only when asked for.
 struct Validated<'b> {
-    host: &'b str,
-    key: &'b str,
+    host: &'b [u8],
+    key: &'b [u8],
     expect_continue: bool,
 }
 
@@ -193,11 +213,9 @@ fn validate<'b>(
     }
     let host = match (host.only(), host.repeated) {
         (Some(h), _) if trim(h).is_empty() => return Err(HandshakeError::MissingHost),
-        (Some(h), _) if uri::is_valid_host(trim(h)) => {
-            core::str::from_utf8(trim(h)).map_err(|_| HandshakeError::InvalidHost)?
-        }
+        (Some(h), _) if uri::is_valid_host(trim(h)) => trim(h),
         (Some(_), _) => return Err(HandshakeError::InvalidHost),
-        (None, false) if http_minor < 1 => "",
+        (None, false) if http_minor < 1 => b"",
         (None, _) => return Err(HandshakeError::MissingHost),
     };
     if !upgrade {
@@ -212,9 +230,7 @@ fn validate<'b>(
         None => return Err(HandshakeError::MissingVersion),
     }
     let key = match key.only() {
-        Some(k) if super::is_valid_key(trim(k)) => {
-            core::str::from_utf8(trim(k)).map_err(|_| HandshakeError::InvalidKey)?
-        }
+        Some(k) if super::is_valid_key(trim(k)) => trim(k),
         _ => return Err(HandshakeError::InvalidKey),
     };
     if !lists_ok {
@@ -243,8 +259,10 @@ fn validate<'b>(
 #[derive(Debug)]
 pub struct Request<'h, 'b> {
     path: &'b str,
-    host: &'b str,
-    key: &'b str,
+    /// ASCII: `uri-host [ ":" port ]`.
+    host: &'b [u8],
+    /// ASCII: base64 of 16 bytes.
+    key: &'b [u8],
     /// The request had `Expect: 100-continue`: a `100 Continue` goes before the `101`.
     expect_continue: bool,
     headers: &'h [Header<'b>],
@@ -289,7 +307,8 @@ impl<'h, 'b> Request<'h, 'b> {
     /// The `Host` header, checked to be `uri-host [ ":" port ]` with a non-empty host (RFC 7230
     /// 5.4, RFC 3986 3.2.2).
     pub fn host(&self) -> &'b str {
-        self.host
+        // ASCII by the host grammar, so the conversion cannot fail.
+        core::str::from_utf8(self.host).unwrap_or_default()
     }
 
     /// The `Origin` header, if present and UTF-8. Browsers always send it: a server that serves
@@ -301,7 +320,8 @@ impl<'h, 'b> Request<'h, 'b> {
 
     /// The `Sec-WebSocket-Key` header.
     pub fn key(&self) -> &'b str {
-        self.key
+        // ASCII (base64), so the conversion cannot fail.
+        core::str::from_utf8(self.key).unwrap_or_default()
     }
 
     /// The subprotocols offered, in the client's order of preference, across all
@@ -354,7 +374,7 @@ impl<'h, 'b> Request<'h, 'b> {
         out: &mut [u8],
     ) -> Result<(usize, Connection), HandshakeError> {
         check_accept(self.headers, accept)?;
-        let accept_key = AcceptKey::from_key(self.key.as_bytes());
+        let accept_key = AcceptKey::from_key(self.key);
         let n = Writer::write_all(out, |w| {
             if self.expect_continue {
                 w.put(b"HTTP/1.1 100 Continue\r\n\r\n");

@@ -3,12 +3,12 @@
 //! ([`encode_target`]). Pure functions over bytes; nothing is allocated.
 
 /// `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"` (RFC 3986 2.3).
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// `sub-delims = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="` (RFC 3986 2.2).
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
@@ -20,10 +20,23 @@ fn starts_with_pct_encoded(s: &[u8]) -> bool {
     matches!(s, [b'%', a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit())
 }
 
+/// The bytes that stand for themselves in a `reg-name`, one lookup each: `Host` is checked on
+/// every handshake. (Indexing in a constant is checked when the crate compiles.)
+#[allow(clippy::indexing_slicing)]
+const REG_NAME_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8) || is_sub_delim(b as u8);
+        b += 1;
+    }
+    table
+};
+
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`.
 fn is_reg_name(mut s: &[u8]) -> bool {
     while let Some((&b, rest)) = s.split_first() {
-        if is_unreserved(b) || is_sub_delim(b) {
+        if REG_NAME_CHAR.get(usize::from(b)) == Some(&true) {
             s = rest;
         } else if starts_with_pct_encoded(s) {
             s = s.get(3..).unwrap_or_default();
@@ -136,9 +149,19 @@ pub(crate) fn is_valid_host(value: &[u8]) -> bool {
             (literal, after.get(1..).unwrap_or_default())
         }
         _ => {
-            let colon = value.iter().position(|&b| b == b':').unwrap_or(value.len());
-            let (name, port) = value.split_at(colon);
-            if name.is_empty() || !is_reg_name(name) {
+            // Most names are plain characters up to the port: one pass finds where they end.
+            // Only a name with a `%` is looked at again, with the full grammar.
+            let plain = value
+                .iter()
+                .position(|&b| REG_NAME_CHAR.get(usize::from(b)) != Some(&true))
+                .unwrap_or(value.len());
+            let end = if value.get(plain) == Some(&b'%') {
+                value.iter().position(|&b| b == b':').unwrap_or(value.len())
+            } else {
+                plain
+            };
+            let (name, port) = value.split_at(end);
+            if name.is_empty() || (end != plain && !is_reg_name(name)) {
                 return false;
             }
             (name, port)
@@ -213,6 +236,8 @@ mod tests {
             "999.1.1.1", // not an IPv4address, but a valid reg-name
             "xn--bcher-kva.example",
             "b%C3%BCcher.example",
+            "b%C3%BCcher.example:443",
+            "%41",
             "a-b_c~d.e",
             "!$&'()*+,;=",
             "[::1]",
@@ -246,6 +271,9 @@ mod tests {
             "example.com\r\nX: y",
             "bücher.example",
             "a%zz",
+            "a%zz:80",
+            "a%41%:80",
+            "a%41 b:80",
             "a%4",
             "a/b",
             "a?b",
