@@ -435,7 +435,92 @@ impl<R: RandomSource> Connection<R> {
     /// In [`Received::result`], the [`ProtocolError`] for the first rule the peer broke. The
     /// connection is then [`State::Failed`] with the error's Close frame queued (or
     /// [`State::Closed`] if we had already sent a Close).
+    #[inline]
     pub fn receive<'a>(&mut self, input: &'a mut [u8]) -> Received<'a> {
+        match self.whole_small_message(input) {
+            Ok(r) => r,
+            Err(input) => self.receive_general(input),
+        }
+    }
+
+    /// The common case in one short path: a whole unfragmented data frame of at most 65,535
+    /// bytes, with no RSV bits, masked as the role requires, within the limits, starting no
+    /// message in progress, lies complete in `input` (and its text is valid). Anything else,
+    /// including every error, goes back (`Err(input)`, unchanged) to the general path, which then
+    /// gives exactly the result it gives for any other frame.
+    #[inline]
+    fn whole_small_message<'a>(
+        &mut self,
+        input: &'a mut [u8],
+    ) -> Result<Received<'a>, &'a mut [u8]> {
+        let [b0, b1, ..] = *input else {
+            return Err(input);
+        };
+        let kind = match b0 {
+            0x81 => DataKind::Text,
+            0x82 => DataKind::Binary,
+            _ => return Err(input),
+        };
+        let masked = b1 & 0x80 != 0;
+        let (len, mask_at) = match b1 & 0x7F {
+            126 => match input.get(2..4) {
+                Some(&[a, b]) if u16::from_be_bytes([a, b]) >= 126 => {
+                    (usize::from(u16::from_be_bytes([a, b])), 4)
+                }
+                _ => return Err(input),
+            },
+            127 => return Err(input),
+            n => (usize::from(n), 2),
+        };
+        if self.rx_remaining != 0
+            || self.rx_message.is_some()
+            || masked != (self.role == Role::Server)
+            || !matches!(self.state, State::Open | State::CloseSent)
+            || len as u64 > self.max_frame_len
+            || len as u64 > self.max_message_len
+        {
+            return Err(input);
+        }
+        let header_len = if masked { mask_at + 4 } else { mask_at };
+        if input.len() < header_len + len {
+            return Err(input);
+        }
+        let key = match input.get(mask_at..header_len) {
+            Some(&[a, b, c, d]) => Some([a, b, c, d]),
+            _ => None,
+        };
+        let (_, rest) = input.split_at_mut(header_len);
+        let payload = rest.get_mut(..len).unwrap_or_default();
+        if let Some(key) = key {
+            apply_mask(payload, key, 0);
+        }
+        if kind == DataKind::Text
+            && !payload.is_ascii()
+            && simdutf8::basic::from_utf8(payload).is_err()
+        {
+            // Invalid text: the general path finds the valid prefix. Masking again restores the
+            // bytes as they came.
+            if let Some(key) = key {
+                apply_mask(payload, key, 0);
+            }
+            return Err(input);
+        }
+        let (_, rest) = input.split_at_mut(header_len);
+        let payload = rest.get_mut(..len).unwrap_or_default();
+        Ok(Received {
+            consumed: header_len + len,
+            result: Ok(Recv::Event(Event::Data {
+                kind,
+                payload,
+                frame_remaining: 0,
+                frame_done: true,
+                message_done: true,
+                rsv: Rsv::default(),
+            })),
+        })
+    }
+
+    fn receive_general<'a>(&mut self, input: &'a mut [u8]) -> Received<'a> {
         if !matches!(self.state, State::Open | State::CloseSent) {
             return Received {
                 consumed: 0,
@@ -826,6 +911,41 @@ impl<R: RandomSource> Connection<R> {
     /// or dequeued and no state changes.
     #[inline]
     pub fn send(&mut self, msg: Outgoing<'_>, out: &mut [u8]) -> Result<usize, SendError> {
+        if let Some(n) = self.send_small_unmasked(&msg, out) {
+            return Ok(n);
+        }
+        self.send_general(msg, out)
+    }
+
+    /// The common case of a server's `send` in one short path: a data message of at most 125
+    /// bytes, nothing owed, nothing in progress, room in `out`. `None` for anything else, which
+    /// the general path then handles (and fails) exactly as it does any other message.
+    #[inline]
+    fn send_small_unmasked(&mut self, msg: &Outgoing<'_>, out: &mut [u8]) -> Option<usize> {
+        let (b0, payload) = match msg {
+            Outgoing::Text(t) => (0x81, t.as_bytes()),
+            Outgoing::Binary(b) => (0x82, *b),
+            _ => return None,
+        };
+        if self.role != Role::Server
+            || self.state != State::Open
+            || self.pong_len != NO_PONG
+            || self.close_queued.is_some()
+            || self.tx_remaining != 0
+            || self.tx_message.is_some()
+            || payload.len() > 125
+        {
+            return None;
+        }
+        let (head, body) = out
+            .get_mut(..2 + payload.len())?
+            .split_first_chunk_mut::<2>()?;
+        *head = [b0, payload.len() as u8];
+        body.copy_from_slice(payload);
+        Some(2 + payload.len())
+    }
+
+    fn send_general(&mut self, msg: Outgoing<'_>, out: &mut [u8]) -> Result<usize, SendError> {
         self.check_can_send()?;
         let (opcode, payload) = match msg {
             Outgoing::Text(t) => (OpCode::Text, t.as_bytes()),
