@@ -108,6 +108,8 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts `command` (see [`example`]), reading its stdout and stderr on threads of their own
+    /// where they are piped.
     pub fn spawn(command: &mut Command) -> Self {
         let program = Path::new(command.get_program());
         let name = program
@@ -159,7 +161,8 @@ impl Running {
         }
     }
 
-    /// Everything it wrote to stderr (empty if that was not piped). Waits for the pipe to close:
+    /// Everything it wrote to stderr (empty if that was not piped, or on a second call; the log
+    /// is then not printed on failure either). Waits for the pipe to close:
     /// call it once the process has exited.
     pub fn stderr(&mut self) -> String {
         let log = self.log.take();
