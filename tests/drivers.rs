@@ -9,130 +9,29 @@
 
 #![cfg(all(feature = "std", feature = "getrandom"))]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
 use std::time::{Duration, Instant};
 
+use common::example::{connect, Server, Sources};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, OsRandom, Outgoing, Recv, State, Status,
 };
 
 const EXAMPLES: [&str; 2] = ["tokio_echo", "mio_echo"];
+/// Besides `examples/NAME.rs`, what a built example must not be older than.
+const SOURCES: Sources = Sources::OwnAnd(&["examples/common/mod.rs"]);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The built example `name`, refusing one older than its sources.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps/");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --example {name}` (plain `cargo test` builds it)",
-        path.display()
-    );
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for source in [
-        format!("examples/{name}.rs"),
-        "examples/common/mod.rs".into(),
-    ] {
-        let source = root.join(source);
-        if let (Some(built), Some(edited)) = (modified(&path), modified(&source)) {
-            assert!(
-                built >= edited,
-                "{} is older than {}: run `cargo build --example {name}` (or plain `cargo test`)",
-                path.display(),
-                source.display()
-            );
-        }
-    }
-    path
-}
-
-/// A running example, killed when dropped; its stderr is printed if the test failed.
-struct Server {
-    name: &'static str,
-    child: Child,
-    log: Option<JoinHandle<String>>,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(name: &'static str) -> Self {
-        let mut child = Command::new(example_path(name))
-            .args([
-                "127.0.0.1:0",
-                "--protocol",
-                "proto-c",
-                "--protocol",
-                "proto-b",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the example");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = thread::spawn(move || io::read_to_string(stderr).unwrap_or_default());
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            lines.for_each(drop);
-        });
-        let mut server = Self {
-            name,
-            child,
-            log: Some(log),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!("{name} printed no line: {other:?}"),
-        };
-        server.addr = line
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.trim().parse().ok())
-            .unwrap_or_else(|| panic!("not a `listening on IP:PORT` line: {line:?}"));
-        server
-    }
-
-    fn tcp(&self) -> TcpStream {
-        let tcp = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT).expect("connect");
-        tcp.set_nodelay(true).expect("TCP_NODELAY");
-        tcp.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        tcp.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        tcp
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let log = self.log.take().map(|log| log.join().unwrap_or_default());
-        if thread::panicking() {
-            eprintln!("{}'s log:\n{}", self.name, log.unwrap_or_default());
-        }
-    }
-}
-
-/// Runs `test` against each example in turn.
+/// Runs `test` against each example in turn, started on `127.0.0.1:0` with two subprotocols.
 fn each_example(test: impl Fn(&Server)) {
     for name in EXAMPLES {
-        test(&Server::start(name));
+        let options = ["--protocol", "proto-c", "--protocol", "proto-b"];
+        test(&Server::start(name, SOURCES, &options));
     }
 }
 
@@ -159,7 +58,7 @@ struct Client {
 
 impl Client {
     fn open(server: &Server, protocols: &[&str]) -> Self {
-        let mut tcp = server.tcp();
+        let mut tcp = connect(server.addr, IO_TIMEOUT);
         let mut out = [0u8; 1024];
         let request = ClientRequest::new("127.0.0.1", "/").protocols(protocols);
         let (mut handshake, n) =
@@ -409,7 +308,7 @@ fn bad_requests_get_their_status() {
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 "),
         ];
         for (request, status) in requests {
-            let mut tcp = server.tcp();
+            let mut tcp = connect(server.addr, IO_TIMEOUT);
             tcp.write_all(request).unwrap();
             let mut response = String::new();
             tcp.read_to_string(&mut response)

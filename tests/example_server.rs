@@ -17,21 +17,27 @@
 
 #![cfg(all(feature = "std", feature = "getrandom"))]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::process::Stdio;
+use std::thread;
 use std::time::{Duration, Instant};
+
+use common::example::{
+    close_code, connect, example, frame, is_timeout, parse_frame, read_frame, read_head, read_some,
+    server_command, Running, Server, Sources, OP_BINARY, OP_CLOSE, OP_TEXT,
+};
 
 /// The timeout of every read and write that is not itself part of a measurement.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How late the server may be, past a deadline, in cutting a connection: scheduling on a busy
 /// machine plus the time the test takes to notice.
 const MARGIN: Duration = Duration::from_millis(700);
-/// How long the server has to print its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// `examples/echo_server.rs` (or `echo_client.rs`) alone: what a built example must not be
+/// older than.
+const SOURCES: Sources = Sources::OwnAnd(&[]);
 
 /// A valid upgrade request (the key is RFC 6455's own example).
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\n\
@@ -41,153 +47,19 @@ const REQUEST: &[u8] = b"GET / HTTP/1.1\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n\
     \r\n";
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
 
 // ---------------------------------------------------------------------------------------------
-// The server process
+// The server process, and a minimal client
 // ---------------------------------------------------------------------------------------------
 
-/// `target/<profile>/examples/echo_server`, next to this test's `deps/` directory.
-fn example_path() -> PathBuf {
-    example_binary("echo_server")
-}
-
-/// `target/<profile>/examples/<name>`, checked to be there and newer than its source.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps/");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test` builds it, `cargo test --test example_server` alone does not; \
-         run `cargo build --example {name}` first",
-        path.display()
-    );
-    // `cargo test --test example_server` does not rebuild the example either: refuse to test a
-    // binary older than its source.
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(built), Some(edited)) = (modified(&path), modified(&source)) {
-        assert!(
-            built >= edited,
-            "{} is older than {}: run `cargo build --example {name}` (or plain `cargo test`)",
-            path.display(),
-            source.display()
-        );
-    }
-    path
-}
-
-/// A running `echo_server`, killed when dropped; its stderr log is printed if the test failed.
-struct Server {
-    child: Child,
-    log: Option<JoinHandle<String>>,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(options: &[&str]) -> Self {
-        let mut child = Command::new(example_path())
-            .arg("127.0.0.1:0")
-            .args(options)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start echo_server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = thread::spawn(move || io::read_to_string(stderr).unwrap_or_default());
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            lines.for_each(drop);
-        });
-        let mut server = Self {
-            child,
-            log: Some(log),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            other => {
-                let status = server.child.try_wait();
-                panic!("echo_server {options:?} printed no line ({other:?}; status {status:?})")
-            }
-        };
-        server.addr = line
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.trim().parse().ok())
-            .unwrap_or_else(|| panic!("not a `listening on IP:PORT` line: {line:?}"));
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let log = self.log.take().map(|log| log.join().unwrap_or_default());
-        if thread::panicking() {
-            eprintln!("echo_server's log:\n{}", log.unwrap_or_default());
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal client
-// ---------------------------------------------------------------------------------------------
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect to echo_server");
-    tcp.set_nodelay(true).expect("TCP_NODELAY");
-    tcp.set_read_timeout(Some(IO_TIMEOUT))
-        .expect("read timeout");
-    tcp.set_write_timeout(Some(IO_TIMEOUT))
-        .expect("write timeout");
-    tcp
-}
-
-/// One `read`, retried when a signal interrupts it (std's `read` does not retry `EINTR`).
-fn read_some(tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match tcp.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Reads an HTTP response head, up to and including its blank line (nothing past it).
-fn read_head(tcp: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert!(head.len() < 8192, "response head too long: {head:?}");
-        match read_some(tcp, &mut byte) {
-            Ok(0) => panic!(
-                "EOF inside the response head: {:?}",
-                String::from_utf8_lossy(&head)
-            ),
-            Ok(_) => head.push(byte[0]),
-            Err(e) => panic!("reading the response head: {e}"),
-        }
-    }
-    String::from_utf8(head).expect("an ASCII head")
+/// `echo_server` on `127.0.0.1:0` with `options`.
+fn echo_server(options: &[&str]) -> Server {
+    Server::start("echo_server", SOURCES, options)
 }
 
 /// Connects and sends the upgrade request; returns the stream and the response head.
 fn request(addr: SocketAddr) -> (TcpStream, String) {
-    let mut tcp = connect(addr);
+    let mut tcp = connect(addr, IO_TIMEOUT);
     tcp.write_all(REQUEST).expect("write the request");
     let head = read_head(&mut tcp);
     (tcp, head)
@@ -200,86 +72,10 @@ fn open(addr: SocketAddr) -> TcpStream {
     tcp
 }
 
-/// A final, masked client frame.
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x80 | opcode];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&MASK);
-    out.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
-    out
-}
-
-/// Parses one whole server frame (final, unmasked) from the front of `bytes`: its opcode, its
-/// payload and its length on the wire, or `None` if `bytes` holds less than a frame.
-fn parse_frame(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
-    let (&b0, &b1) = (bytes.first()?, bytes.get(1)?);
-    assert_eq!(b0 & 0xf0, 0x80, "a final frame without RSV bits");
-    assert_eq!(b1 & 0x80, 0, "the server must not mask");
-    let (len, start) = match b1 & 0x7f {
-        126 => (
-            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (n as usize, 2),
-    };
-    let payload = bytes.get(start..start + len)?;
-    Some((b0 & 0x0f, payload.to_vec(), start + len))
-}
-
-/// Reads one whole server frame.
-fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some((opcode, payload, len)) = parse_frame(&bytes) {
-            assert_eq!(len, bytes.len(), "bytes after the frame");
-            return (opcode, payload);
-        }
-        assert!(bytes.len() < (1 << 20), "frame too long for this test");
-        // Read no further than the header says, so that nothing past the frame is taken.
-        let want = match bytes.len() {
-            0 | 1 => 2 - bytes.len(),
-            _ => 1,
-        };
-        match read_some(tcp, &mut buf[..want]) {
-            Ok(0) => panic!("EOF inside a frame after {} bytes", bytes.len()),
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("reading a frame: {e}"),
-        }
-    }
-}
-
-/// The code of a Close payload.
-fn close_code(payload: &[u8]) -> u16 {
-    assert!(payload.len() >= 2, "a Close without a code: {payload:?}");
-    u16::from_be_bytes([payload[0], payload[1]])
-}
-
 fn echo_round_trip(tcp: &mut TcpStream, text: &str) {
     tcp.write_all(&frame(OP_TEXT, text.as_bytes()))
         .expect("send a text frame");
     assert_eq!(read_frame(tcp), (OP_TEXT, text.as_bytes().to_vec()));
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// What a client saw while trickling bytes at the server. Times count from the trickle's start.
@@ -356,8 +152,8 @@ fn secs(d: Duration) -> String {
 /// here) is for the whole head, so the server closes at 1 s, not 1 s after the last byte.
 #[test]
 fn slow_loris_head_is_cut_at_the_handshake_deadline() {
-    let server = Server::start(&["--handshake-timeout", "1"]);
-    let mut tcp = connect(server.addr);
+    let server = echo_server(&["--handshake-timeout", "1"]);
+    let mut tcp = connect(server.addr, IO_TIMEOUT);
     let every = Duration::from_millis(300);
     let whole = every * REQUEST.len() as u32;
     let seen = trickle(
@@ -387,7 +183,7 @@ fn slow_loris_head_is_cut_at_the_handshake_deadline() {
 /// a Close and keeps trickling garbage; the server drops the connection at the close deadline.
 #[test]
 fn trickling_after_our_close_is_cut_at_the_close_deadline() {
-    let server = Server::start(&["--close-timeout", "1"]);
+    let server = echo_server(&["--close-timeout", "1"]);
     let mut tcp = open(server.addr);
     let start = Instant::now();
     // "\u{d800}" encoded as UTF-8: a surrogate, invalid in text.
@@ -421,7 +217,7 @@ fn trickling_after_our_close_is_cut_at_the_close_deadline() {
 /// answers it, closes TCP at the close deadline, 1 s later.
 #[test]
 fn idle_timeout_counts_from_the_last_complete_frame() {
-    let server = Server::start(&["--idle-timeout", "1", "--close-timeout", "1"]);
+    let server = echo_server(&["--idle-timeout", "1", "--close-timeout", "1"]);
     let mut tcp = open(server.addr);
     echo_round_trip(&mut tcp, "hello");
     // A frame with a 16-bit length: 8 header bytes, then 1000 payload bytes.
@@ -458,7 +254,7 @@ fn idle_timeout_counts_from_the_last_complete_frame() {
 /// (1 s here, for all the pending output), while another connection keeps being served.
 #[test]
 fn slow_reader_is_cut_at_the_write_deadline_while_others_are_served() {
-    let server = Server::start(&["--write-timeout", "1"]);
+    let server = echo_server(&["--write-timeout", "1"]);
     let mut slow = open(server.addr);
     let mut other = open(server.addr);
     echo_round_trip(&mut other, "before");
@@ -515,7 +311,7 @@ fn slow_reader_is_cut_at_the_write_deadline_while_others_are_served() {
 /// closes, a new client is served.
 #[test]
 fn connections_past_the_cap_get_503_until_a_slot_frees() {
-    let server = Server::start(&["--max-connections", "3"]);
+    let server = echo_server(&["--max-connections", "3"]);
     let mut held: Vec<TcpStream> = (0..3).map(|_| open(server.addr)).collect();
     for (i, tcp) in held.iter_mut().enumerate() {
         echo_round_trip(tcp, &format!("held {i}"));
@@ -586,26 +382,12 @@ fn bad_option_values_are_usage_errors() {
         ["--allow-origin", "http://a.example/"],
         ["--allow-origin", "a.example"],
     ] {
-        let mut child = Command::new(example_path())
-            .arg("127.0.0.1:0")
-            .args(bad)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run echo_server");
-        let give_up = Instant::now() + IO_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for echo_server") {
-                break Some(status);
-            }
-            if Instant::now() > give_up {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
+        let mut child = Running::spawn(
+            server_command("echo_server", SOURCES, &bad)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let status = child.wait(IO_TIMEOUT);
         assert_eq!(status.and_then(|s| s.code()), Some(2), "{bad:?}");
     }
 }
@@ -615,8 +397,8 @@ fn bad_option_values_are_usage_errors() {
 /// with `HTTP/1.1`) and closes the connection.
 #[test]
 fn a_plain_http_1_0_get_is_served_the_page() {
-    let server = Server::start(&[]);
-    let mut tcp = connect(server.addr);
+    let server = echo_server(&[]);
+    let mut tcp = connect(server.addr, IO_TIMEOUT);
     tcp.write_all(b"GET / HTTP/1.0\r\n\r\n")
         .expect("write the request");
     let head = read_head(&mut tcp);
@@ -637,11 +419,11 @@ fn a_plain_http_1_0_get_is_served_the_page() {
 /// without `Origin`, and refuses every other origin with 403 before any frame is exchanged.
 #[test]
 fn allow_origin_refuses_other_origins_with_403() {
-    let server = Server::start(&["--allow-origin", "http://a.example"]);
+    let server = echo_server(&["--allow-origin", "http://a.example"]);
     let with_origin = |origin: &str| {
         let head = String::from_utf8(REQUEST.to_vec()).expect("an ASCII request");
         let head = head.replacen("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"), 1);
-        let mut tcp = connect(server.addr);
+        let mut tcp = connect(server.addr, IO_TIMEOUT);
         tcp.write_all(head.as_bytes()).expect("write the request");
         let response = read_head(&mut tcp);
         (tcp, response)
@@ -769,7 +551,7 @@ mod deflate {
     /// A sockless client of the server at `addr`, offering deflate with `deflate`; also returns
     /// the server's `Sec-WebSocket-Extensions` answer, if any.
     fn client(addr: SocketAddr, deflate: &DeflateConfig) -> (Peer<OsRandom>, Option<String>) {
-        let mut tcp = connect(addr);
+        let mut tcp = connect(addr, IO_TIMEOUT);
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let negotiation = ClientNegotiation::new(deflate);
         let offers: Vec<&str> = negotiation.offer().into_iter().collect();
@@ -835,7 +617,7 @@ mod deflate {
 
     #[test]
     fn echo_server_compresses_both_ways_by_default() {
-        let server = Server::start(&[]);
+        let server = echo_server(&[]);
         let (mut peer, answer) = client(server.addr, &DeflateConfig::default());
         assert_eq!(answer.as_deref(), Some("permessage-deflate"));
         assert_eq!(peer.conn.extension_bits(), Rsv::RSV1);
@@ -856,7 +638,7 @@ mod deflate {
 
     #[test]
     fn echo_server_with_no_deflate_declines_and_echoes_plain() {
-        let server = Server::start(&["--no-deflate"]);
+        let server = echo_server(&["--no-deflate"]);
         let (mut peer, answer) = client(server.addr, &DeflateConfig::default());
         assert_eq!(answer, None);
         assert_eq!(peer.conn.extension_bits(), Rsv::NONE);
@@ -874,21 +656,19 @@ mod deflate {
     fn echo_client_echoes_compressed_to_a_server_that_compresses() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut child = Command::new(example_binary("echo_client"))
-            .arg(format!("ws://{addr}/"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start echo_client");
+        let mut child = Running::spawn(
+            example("echo_client", SOURCES)
+                .arg(format!("ws://{addr}/"))
+                .stdout(Stdio::null()),
+        );
         let (mut tcp, _) = listener.accept().unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         // The server's handshake, by hand, with deflate.
-        let head = read_request_head(&mut tcp);
+        let head = read_head(&mut tcp);
         let mut handshake = ServerHandshake::new(Config::default());
         let mut headers = [EMPTY_HEADER; 32];
-        let Ok(Status::Complete(req)) = handshake.parse(&head, &mut headers) else {
-            panic!("{}", String::from_utf8_lossy(&head))
+        let Ok(Status::Complete(req)) = handshake.parse(head.as_bytes(), &mut headers) else {
+            panic!("{head}")
         };
         let negotiation = ServerNegotiation::new(&DeflateConfig::default(), &req);
         assert_eq!(negotiation.response(), Some("permessage-deflate"));
@@ -922,31 +702,10 @@ mod deflate {
         let n = read_some(&mut peer.tcp, &mut buf).unwrap();
         assert_eq!(&buf[..2], &[0x88, 0x82], "{:?}", &buf[..n]);
         drop(peer);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "echo_client did not exit");
-            thread::sleep(Duration::from_millis(20));
-        };
-        let log = io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
+        let status = child
+            .wait(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("echo_client did not exit"));
+        let log = child.stderr();
         assert!(status.success(), "echo_client failed: {log}");
-    }
-
-    /// Reads a request head up to its blank line.
-    fn read_request_head(tcp: &mut TcpStream) -> Vec<u8> {
-        let mut head = Vec::new();
-        let mut byte = [0u8];
-        while !head.ends_with(b"\r\n\r\n") {
-            assert!(head.len() < 8192);
-            assert_eq!(
-                read_some(tcp, &mut byte).unwrap(),
-                1,
-                "EOF in the request head"
-            );
-            head.push(byte[0]);
-        }
-        head
     }
 }

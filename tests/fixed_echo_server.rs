@@ -9,71 +9,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::example::{server_command, Server, Sources};
 use common::{TestRng, XorShift};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{CloseCode, Config, DataKind, Event, Outgoing, Recv, State, Status};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The path of an example built beside this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build the examples first (`cargo test` does, or `cargo build --examples`)",
-        path.display()
-    );
-    path
-}
-
-/// A running `fixed_echo_server`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(example("fixed_echo_server"))
-            .arg("127.0.0.1:0")
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start fixed_echo_server");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `fixed_echo_server` on 127.0.0.1:0 with `extra`, its stderr the test's own; killed when
+/// dropped. (The binaries are only checked to be there, not that they are newer than their
+/// sources.)
+fn fixed_echo_server(extra: &[&str]) -> Server {
+    Server::spawn(
+        server_command("fixed_echo_server", Sources::Unchecked, extra).stderr(Stdio::inherit()),
+    )
 }
 
 fn text(len: usize) -> Vec<u8> {
@@ -86,7 +41,7 @@ fn text(len: usize) -> Vec<u8> {
 
 #[test]
 fn echoes_large_messages_over_tcp() {
-    let server = Server::start(&[]);
+    let server = fixed_echo_server(&[]);
     let mut tcp = TcpStream::connect(server.addr).expect("connect");
     tcp.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     tcp.set_nodelay(true).expect("nodelay");
@@ -211,30 +166,18 @@ fn echoes_large_messages_over_tcp() {
 #[cfg(all(feature = "std", feature = "getrandom"))]
 #[test]
 fn echo_client_exits_0_after_the_servers_idle_close() {
-    let server = Server::start(&["--idle", "0.5"]);
-    let mut client = Command::new(example("echo_client"))
-        .arg(format!("ws://{}/", server.addr))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start echo_client");
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = client.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = client.kill();
-            let _ = client.wait();
-            panic!("echo_client did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = client.stderr.take() {
-        pipe.read_to_string(&mut stderr).expect("stderr");
-    }
+    use common::example::{example, Running};
+
+    let server = fixed_echo_server(&["--idle", "0.5"]);
+    let mut client = Running::spawn(
+        example("echo_client", Sources::Unchecked)
+            .arg(format!("ws://{}/", server.addr))
+            .stdout(Stdio::null()),
+    );
+    let status = client
+        .wait(TIMEOUT)
+        .unwrap_or_else(|| panic!("echo_client did not finish within {TIMEOUT:?}"));
+    let stderr = client.stderr();
     assert!(status.success(), "echo_client: {status}; stderr: {stderr}");
     assert!(stderr.contains("closed with 1001"), "stderr: {stderr}");
 }

@@ -24,9 +24,13 @@
 
 #![cfg(feature = "getrandom")]
 
-use std::io::{self, Read, Write};
+mod common;
+
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+
+use common::example::{self, connect, is_timeout, set_nodelay_and_timeouts};
 
 use sockless::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake, EMPTY_HEADER};
 use sockless::{
@@ -84,11 +88,7 @@ struct Driver<R> {
 
 fn setup_stream(tcp: &TcpStream) {
     tcp.set_nonblocking(false).expect("set_nonblocking(false)");
-    tcp.set_nodelay(true).expect("TCP_NODELAY");
-    tcp.set_read_timeout(Some(IO_TIMEOUT))
-        .expect("read timeout");
-    tcp.set_write_timeout(Some(IO_TIMEOUT))
-        .expect("write timeout");
+    set_nodelay_and_timeouts(tcp, IO_TIMEOUT);
 }
 
 /// One read into `buf`: `Ok(0)` is EOF; a timeout is an error that says what we waited for.
@@ -97,20 +97,12 @@ fn read_some(tcp: &mut TcpStream, buf: &mut [u8], what: &str) -> usize {
         !buf.is_empty(),
         "receive buffer full while waiting for {what}"
     );
-    loop {
-        match tcp.read(buf) {
-            Ok(n) => return n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                panic!("no data from the peer within {IO_TIMEOUT:?} while waiting for {what}")
-            }
-            Err(e) => panic!("read failed while waiting for {what}: {e}"),
+    match example::read_some(tcp, buf) {
+        Ok(n) => n,
+        Err(e) if is_timeout(&e) => {
+            panic!("no data from the peer within {IO_TIMEOUT:?} while waiting for {what}")
         }
+        Err(e) => panic!("read failed while waiting for {what}: {e}"),
     }
 }
 
@@ -147,9 +139,7 @@ impl Driver<OsRandom> {
         let (mut handshake, n) =
             ClientHandshake::new(request, Config::default(), OsRandom::new(), &mut wbuf)
                 .expect("write the upgrade request");
-        let mut tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-        setup_stream(&tcp);
+        let mut tcp = connect(addr, IO_TIMEOUT);
         tcp.write_all(&wbuf[..n]).expect("send the upgrade request");
 
         let mut rbuf = vec![0u8; BUF_LEN];
@@ -437,16 +427,10 @@ impl<R: RandomSource> Driver<R> {
                 Instant::now() < deadline,
                 "the server did not close TCP within {TCP_CLOSE_TIMEOUT:?} after the closing handshake"
             );
-            match self.tcp.read(&mut buf) {
+            match example::read_some(&mut self.tcp, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => extra += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if is_timeout(&e) => {
                     panic!("the server did not close TCP within {IO_TIMEOUT:?} after the closing handshake")
                 }
                 // A reset after the closing handshake loses nothing.
@@ -464,11 +448,9 @@ impl<R: RandomSource> Driver<R> {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
-            match self.tcp.read(&mut buf) {
-                Ok(0) => break,
+            match example::read_some(&mut self.tcp, &mut buf) {
+                Ok(0) | Err(_) => break,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
             }
         }
     }

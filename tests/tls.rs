@@ -14,14 +14,18 @@
 
 #![cfg(all(feature = "std", feature = "getrandom"))]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
+use common::example::{
+    connect, example, read_some, set_nodelay_and_timeouts, Running, Server, Sources, START_TIMEOUT,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{crypto::ring::default_provider, StreamOwned};
@@ -33,7 +37,8 @@ use sockless::{
 };
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Besides `examples/NAME.rs`, what a built example must not be older than.
+const SOURCES: Sources = Sources::OwnAnd(&["examples/common/stream_echo.rs"]);
 const MIB: usize = 1 << 20;
 
 /// The messages of every round trip: text and binary at the length-encoding edges, up to 1 MiB.
@@ -61,114 +66,10 @@ fn messages() -> Vec<(DataKind, Vec<u8>)> {
 // The examples
 // ---------------------------------------------------------------------------------------------
 
-/// `target/<profile>/examples/NAME`, checked to be newer than its sources.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps/");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test` builds it, `cargo test --test tls` alone does not; \
-         run `cargo build --examples` first",
-        path.display()
-    );
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    for source in [
-        format!("examples/{name}.rs"),
-        "examples/common/stream_echo.rs".to_owned(),
-    ] {
-        let source = root.join(source);
-        if let (Some(built), Some(edited)) = (modified(&path), modified(&source)) {
-            assert!(
-                built >= edited,
-                "{} is older than {}: run `cargo build --examples` (or plain `cargo test`)",
-                path.display(),
-                source.display()
-            );
-        }
-    }
-    path
-}
-
-/// A child process, killed when dropped; its stderr is printed if the test failed.
-struct Running {
-    child: Child,
-    log: Option<JoinHandle<String>>,
-    name: &'static str,
-}
-
-impl Running {
-    fn spawn(name: &'static str, args: &[&str]) -> (Self, mpsc::Receiver<String>) {
-        let mut child = Command::new(example_path(name))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = thread::spawn(move || io::read_to_string(stderr).unwrap_or_default());
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let running = Self {
-            child,
-            log: Some(log),
-            name,
-        };
-        (running, rx)
-    }
-
-    /// Waits (bounded) for the exit status.
-    fn wait(&mut self, timeout: Duration) -> Option<i32> {
-        let give_up = Instant::now() + timeout;
-        while Instant::now() < give_up {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let log = self.log.take().map(|log| log.join().unwrap_or_default());
-        if thread::panicking() {
-            eprintln!("{}'s log:\n{}", self.name, log.unwrap_or_default());
-        }
-    }
-}
-
 /// Starts `wss_server` on 127.0.0.1:0 with `options`; returns it and its address.
-fn start_server(options: &[&str]) -> (Running, SocketAddr) {
-    let mut args = vec!["127.0.0.1:0"];
-    args.extend_from_slice(options);
-    let (mut server, lines) = Running::spawn("wss_server", &args);
-    let line = match lines.recv_timeout(START_TIMEOUT) {
-        Ok(line) => line,
-        Err(e) => panic!(
-            "wss_server {options:?} printed no line ({e}; status {:?})",
-            server.child.try_wait()
-        ),
-    };
-    let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|addr| addr.trim().parse().ok())
-        .unwrap_or_else(|| panic!("not a `listening on IP:PORT` line: {line:?}"));
+fn start_server(options: &[&str]) -> (Server, SocketAddr) {
+    let server = Server::start("wss_server", SOURCES, options);
+    let addr = server.addr;
     (server, addr)
 }
 
@@ -273,7 +174,7 @@ impl<R: RandomSource, S: Read + Write> Endpoint<R, S> {
                 assert!(msg.is_empty(), "a message cut short");
                 return got;
             }
-            let n = read(&mut self.stream, &mut self.rbuf[self.filled..]).expect("read");
+            let n = read_some(&mut self.stream, &mut self.rbuf[self.filled..]).expect("read");
             assert_ne!(n, 0, "EOF before a whole message");
             self.filled += n;
         }
@@ -294,24 +195,6 @@ impl<R: RandomSource, S: Read + Write> Endpoint<R, S> {
     }
 }
 
-/// One `read`, retried when a signal interrupts it.
-fn read(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-fn tcp_with_timeouts(tcp: &TcpStream) {
-    tcp.set_nodelay(true).expect("TCP_NODELAY");
-    tcp.set_read_timeout(Some(IO_TIMEOUT))
-        .expect("read timeout");
-    tcp.set_write_timeout(Some(IO_TIMEOUT))
-        .expect("write timeout");
-}
-
 type TlsClient = StreamOwned<ClientConnection, TcpStream>;
 
 /// A TLS connection to `addr`, trusting the certificates of the PEM file `ca`, for `127.0.0.1`.
@@ -329,9 +212,7 @@ fn tls_connect(addr: SocketAddr, ca: &Path) -> TlsClient {
         .with_no_client_auth();
     let name = ServerName::try_from("127.0.0.1").expect("an IP address name");
     let conn = ClientConnection::new(Arc::new(config), name).expect("a TLS client");
-    let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
-    tcp_with_timeouts(&tcp);
-    StreamOwned::new(conn, tcp)
+    StreamOwned::new(conn, connect(addr, IO_TIMEOUT))
 }
 
 /// The WebSocket handshake as a client over `stream`, with `origin` if given. Returns the
@@ -353,7 +234,7 @@ fn ws_connect(
     let mut rbuf = vec![0u8; 64 * 1024];
     let mut filled = 0;
     loop {
-        let n = read(&mut stream, &mut rbuf[filled..]).expect("read the response");
+        let n = read_some(&mut stream, &mut rbuf[filled..]).expect("read the response");
         assert_ne!(n, 0, "EOF inside the response head");
         filled += n;
         let mut headers = [EMPTY_HEADER; 32];
@@ -381,7 +262,7 @@ fn ws_connect(
 /// After the closing handshake the server closes: a TLS close_notify (read returns 0), then TCP.
 fn expect_server_close(stream: &mut TlsClient) {
     let mut buf = [0u8; 256];
-    assert_eq!(read(stream, &mut buf).expect("close_notify"), 0);
+    assert_eq!(read_some(stream, &mut buf).expect("close_notify"), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,10 +345,11 @@ fn wss_client_echoes_for_a_tls_server() {
         "wss://{}/client-test",
         listener.local_addr().expect("local address")
     );
-    let (mut client, _) = Running::spawn(
-        "wss_client",
-        &[&url, "--ca", cert.to_str().expect("a UTF-8 path")],
-    );
+    let mut client = Running::spawn(example("wss_client", SOURCES).args([
+        &url,
+        "--ca",
+        cert.to_str().expect("a UTF-8 path"),
+    ]));
 
     listener
         .set_nonblocking(true)
@@ -483,7 +365,7 @@ fn wss_client_echoes_for_a_tls_server() {
         }
     };
     tcp.set_nonblocking(false).expect("blocking socket");
-    tcp_with_timeouts(&tcp);
+    set_nodelay_and_timeouts(&tcp, IO_TIMEOUT);
     let mut stream = StreamOwned::new(
         ServerConnection::new(Arc::new(config)).expect("a TLS server"),
         tcp,
@@ -493,7 +375,7 @@ fn wss_client_echoes_for_a_tls_server() {
     let mut filled = 0;
     let mut handshake = ServerHandshake::new(Config::default());
     let mut ws = loop {
-        let n = read(&mut stream, &mut rbuf[filled..]).expect("read the request");
+        let n = read_some(&mut stream, &mut rbuf[filled..]).expect("read the request");
         assert_ne!(n, 0, "EOF inside the request head");
         filled += n;
         let mut headers = [EMPTY_HEADER; 32];
@@ -525,7 +407,11 @@ fn wss_client_echoes_for_a_tls_server() {
     ws.stream.conn.send_close_notify();
     ws.stream.flush().expect("send close_notify");
     drop(ws);
-    assert_eq!(client.wait(IO_TIMEOUT), Some(0), "wss_client's exit status");
+    assert_eq!(
+        client.wait(IO_TIMEOUT).and_then(|s| s.code()),
+        Some(0),
+        "wss_client's exit status"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -554,7 +440,11 @@ fn bad_command_lines_are_usage_errors() {
         ("wss_client", &["ws://127.0.0.1:1/"]),
         ("wss_client", &["wss://127.0.0.1:1/", "--ca"]),
     ] {
-        let (mut child, _) = Running::spawn(name, args);
-        assert_eq!(child.wait(IO_TIMEOUT), Some(2), "{name} {args:?}");
+        let mut child = Running::spawn(example(name, SOURCES).args(args));
+        assert_eq!(
+            child.wait(IO_TIMEOUT).and_then(|s| s.code()),
+            Some(2),
+            "{name} {args:?}"
+        );
     }
 }

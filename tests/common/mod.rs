@@ -3,9 +3,12 @@
 //! xorshift generator, `TestRng`), a raw frame encoder (for frames a `Connection` would refuse to
 //! send), a receive driver that honours `consumed` exactly as the crate docs' driving loop does
 //! and keeps a transcript, the read sizes of a delivery between two ends, and `Pair`: a client
-//! and a server wired back to back and driven until idle.
+//! and a server wired back to back and driven until idle. And, in [`example`], the harness of the
+//! suites that run the built examples as child processes over loopback.
 
 #![allow(dead_code)]
+
+pub mod example;
 
 use std::fmt;
 
