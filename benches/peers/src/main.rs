@@ -95,6 +95,18 @@ fn decode_contenders<'a>(inp: &'a DecodeInput, rt: &'a Runtime, fragmented: bool
                 let c = d.variant_asm(black_box(b), n, false, true)?;
                 Ok((t.elapsed(), black_box(c)))
             }));
+            let mut d = ours::Decoder::with_rbuf(16 * 1024);
+            v.push(Contender::new("ours variant: Assembler::receive (the documented loop), 16 KiB rbuf", move || {
+                let t = Instant::now();
+                let c = d.decode_filled(black_box(b), n, false)?;
+                Ok((t.elapsed(), black_box(c)))
+            }));
+            let mut d = ours::Decoder::with_rbuf(256 * 1024);
+            v.push(Contender::new("ours variant: Assembler::receive (the documented loop), 256 KiB rbuf filled by 4 reads", move || {
+                let t = Instant::now();
+                let c = d.decode_filled(black_box(b), n, true)?;
+                Ok((t.elapsed(), black_box(c)))
+            }));
             let mut d = ours::Decoder::with_rbuf(256 * 1024);
             v.push(Contender::new("ours variant: Assembler::push, 256 KiB rbuf filled by 4 reads", move || {
                 let t = Instant::now();
@@ -131,6 +143,8 @@ fn preflight(rt: &Runtime) {
             results.push(("ours variant hand", ours::Decoder::new().variant_hand(&bad, 2, false)));
             results.push(("ours variant hand fill", ours::Decoder::with_rbuf(256 * 1024).variant_hand(&bad, 2, true)));
             results.push(("ours variant asm fill", ours::Decoder::with_rbuf(256 * 1024).variant_asm(&bad, 2, true, false)));
+            results.push(("ours variant receive fill", ours::Decoder::with_rbuf(256 * 1024).decode_filled(&bad, 2, true)));
+            results.push(("ours variant receive 16k", ours::Decoder::with_rbuf(16 * 1024).decode_filled(&bad, 2, false)));
             results.push(("ours variant asm as binary", ours::Decoder::new().variant_asm(&bad, 2, false, true)));
         }
     }

@@ -72,6 +72,12 @@ mod imp {
 
         /// The documented loop + `Assembler<Vec<u8>>` driving the connection.
         pub fn decode(&mut self, input: &[u8], n: usize) -> Result<Check, String> {
+            self.decode_filled(input, n, false)
+        }
+
+        /// `decode`; with `fill`, the receive buffer is filled by several reads before
+        /// processing (as one read of a socket with that much queued would).
+        pub fn decode_filled(&mut self, input: &[u8], n: usize, fill: bool) -> Result<Check, String> {
             let Decoder { rbuf, asm, .. } = self;
             if asm.is_in_progress() {
                 // only after a failed run (preflight): start clean
@@ -82,7 +88,7 @@ mod imp {
             let (mut filled, mut count) = (0usize, 0usize);
             let mut c = Check::default();
             while count < n {
-                let k = src.read_into(&mut rbuf[filled..]);
+                let k = read(&mut src, rbuf, filled, fill);
                 if k == 0 {
                     return Err("unexpected end of input".into());
                 }
