@@ -55,6 +55,30 @@ const fn sequence_len(lead: u8) -> usize {
     }
 }
 
+/// The length of `piece` without a character it ends inside: the last lead byte among its last 3
+/// bytes starts a sequence longer than the bytes left from it. Otherwise the whole length (then
+/// any error is the validator's to find).
+#[inline]
+fn whole_characters_len(piece: &[u8]) -> usize {
+    let len = piece.len();
+    for back in 1..=3 {
+        let Some(&b) = piece.get(len.wrapping_sub(back)) else {
+            break;
+        };
+        if b < 0x80 {
+            break;
+        }
+        if b >= 0xC0 {
+            return if sequence_len(b) > back {
+                len - back
+            } else {
+                len
+            };
+        }
+    }
+    len
+}
+
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
@@ -83,6 +107,14 @@ impl Utf8Validator {
         if piece.len() < 64 && piece.is_ascii() {
             return Ok(());
         }
+        // The common case, a valid piece that may end inside a character, is checked by the
+        // faster validator that only says yes or no; positions are worked out only on failure.
+        let whole_chars = whole_characters_len(piece);
+        if let Some((body, tail)) = piece.split_at_checked(whole_chars) {
+            if simdutf8::basic::from_utf8(body).is_ok() && self.carry_valid_prefix(tail) {
+                return Ok(());
+            }
+        }
         match simdutf8::compat::from_utf8(piece) {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -104,6 +136,24 @@ impl Utf8Validator {
                 self.carry_len = n as u8;
                 Ok(())
             }
+        }
+    }
+
+    /// Carries `tail` (at most 3 bytes after the last whole character) if it is the valid start
+    /// of a character; `false` otherwise (the caller then finds the error).
+    #[inline]
+    fn carry_valid_prefix(&mut self, tail: &[u8]) -> bool {
+        if tail.is_empty() {
+            return true;
+        }
+        let valid_prefix = matches!(core::str::from_utf8(tail), Err(e) if e.valid_up_to() == 0 && e.error_len().is_none());
+        match self.carry.get_mut(..tail.len()) {
+            Some(dest) if valid_prefix => {
+                dest.copy_from_slice(tail);
+                self.carry_len = tail.len() as u8;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -217,6 +267,34 @@ mod tests {
             let expect = core::str::from_utf8(s).err().map(|e| e.valid_up_to());
             for split in 0..=s.len() {
                 assert_eq!(error_position(s, split), expect, "{s:x?} split {split}");
+            }
+        }
+    }
+
+    /// Pieces long enough to skip the short-ASCII shortcut, ending inside a character (valid or
+    /// not), agree with core on validity and error position at every split.
+    #[test]
+    fn long_pieces_ending_inside_a_character_agree_with_core() {
+        extern crate std;
+        use std::vec::Vec;
+        let tails: &[&[u8]] = &[
+            b"\xE2\x82\xAC",
+            b"\xE2\x82",
+            b"\xE0\x80\x80",
+            b"\xF0\x9F\x98\x80",
+            b"\xF0\x9F\x98",
+            b"\xF4\x90\x80\x80",
+            b"\xC3",
+            b"\x80\x80\x80\x80",
+            b"\xFF",
+        ];
+        for tail in tails {
+            let mut s: Vec<u8> = b"0123456789".repeat(10);
+            s.extend_from_slice(tail);
+            s.extend_from_slice(b"z");
+            let expect = core::str::from_utf8(&s).err().map(|e| e.valid_up_to());
+            for split in 0..=s.len() {
+                assert_eq!(error_position(&s, split), expect, "{tail:x?} split {split}");
             }
         }
     }
