@@ -448,7 +448,7 @@ impl<R: RandomSource> Connection<R> {
     /// message in progress, lies complete in `input` (and its text is valid). Anything else,
     /// including every error, goes back (`Err(input)`, unchanged) to the general path, which then
     /// gives exactly the result it gives for any other frame.
-    #[inline]
+    #[inline(always)]
     fn whole_small_message<'a>(
         &mut self,
         input: &'a mut [u8],
