@@ -5,7 +5,8 @@
 use crate::config::Config;
 use crate::error::{BufferTooSmall, ProtocolError, SendError};
 use crate::frame::{
-    apply_mask, copy_masked, CloseCode, CloseFrame, DataKind, FrameHeader, OpCode, Rsv,
+    apply_mask, copy_masked, unmask_reporting_ascii, CloseCode, CloseFrame, DataKind, FrameHeader,
+    OpCode, Rsv,
 };
 use crate::rand::{NoRandom, RandomSource};
 use crate::utf8::Utf8Validator;
@@ -489,12 +490,12 @@ impl<R: RandomSource> Connection<R> {
             Some(&[a, b, c, d]) => Some([a, b, c, d]),
             _ => None,
         };
-        let (_, rest) = input.split_at_mut(header_len);
-        let payload = rest.get_mut(..len).unwrap_or_default();
-        if let Some(key) = key {
-            apply_mask(payload, key, 0);
-        }
+        let frame = header_len..header_len + len;
+        let payload = input.get_mut(frame.clone()).unwrap_or_default();
+        // Short masked text is known to be ASCII (or not) from the unmasking itself.
+        let ascii = key.is_some_and(|key| unmask_reporting_ascii(payload, key));
         if kind == DataKind::Text
+            && !ascii
             && !payload.is_ascii()
             && simdutf8::basic::from_utf8(payload).is_err()
         {
@@ -505,8 +506,7 @@ impl<R: RandomSource> Connection<R> {
             }
             return Err(input);
         }
-        let (_, rest) = input.split_at_mut(header_len);
-        let payload = rest.get_mut(..len).unwrap_or_default();
+        let payload = input.get_mut(frame).unwrap_or_default();
         Ok(Received {
             consumed: header_len + len,
             result: Ok(Recv::Event(Event::Data {

@@ -41,6 +41,30 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     mask_tail(rest, rk);
 }
 
+/// Unmasks `buf` (key applying at `buf[0]`) and says whether it is all ASCII, learnt while
+/// masking for a short payload (no second pass); a long one reports `false` (not looked at).
+#[inline(always)]
+pub(crate) fn unmask_reporting_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
+    if buf.len() >= 64 {
+        mask_long(buf, key);
+        return false;
+    }
+    let word = doubled(key);
+    let mut seen = 0u64;
+    let mut rest = buf;
+    while rest.len() >= 8 {
+        let (w, tail) = core::mem::take(&mut rest).split_at_mut(8);
+        if let Ok(w) = <&mut [u8; 8]>::try_from(w) {
+            let plain = u64::from_ne_bytes(*w) ^ word;
+            seen |= plain;
+            *w = plain.to_ne_bytes();
+        }
+        rest = tail;
+    }
+    mask_tail(rest, key);
+    seen & 0x8080_8080_8080_8080 == 0 && rest.is_ascii()
+}
+
 /// The key twice, as a word that masks 8 payload bytes from one the key's first byte applies to.
 #[inline(always)]
 fn doubled(rk: [u8; 4]) -> u64 {
@@ -112,6 +136,28 @@ mod tests {
     fn reference(buf: &mut [u8], key: [u8; 4], offset: usize) {
         for (i, b) in buf.iter_mut().enumerate() {
             *b ^= key[(i + offset) % 4];
+        }
+    }
+
+    #[test]
+    fn unmasking_reports_ascii_exactly_for_short_payloads() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..100usize {
+            for high in [None, Some(0), Some(len / 2), Some(len.saturating_sub(1))] {
+                let mut plain: [u8; 100] = core::array::from_fn(|i| (i % 128) as u8);
+                if let Some(at) = high.filter(|&at| at < len) {
+                    plain[at] = 0xC3;
+                }
+                let mut masked = plain;
+                reference(&mut masked[..len], key, 0);
+                let ascii = unmask_reporting_ascii(&mut masked[..len], key);
+                assert_eq!(masked[..len], plain[..len], "len {len}");
+                assert_eq!(
+                    ascii,
+                    len < 64 && plain[..len].is_ascii(),
+                    "len {len} high {high:?}"
+                );
+            }
         }
     }
 

@@ -8,6 +8,7 @@ mod mask;
 
 pub use close::{CloseCode, CloseFrame};
 pub use header::{FrameHeader, MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
+pub(crate) use mask::unmask_reporting_ascii;
 pub use mask::{apply_mask, copy_masked};
 
 /// A frame opcode (RFC 6455 5.2). The reserved values 3-7 and 11-15 have no variant: decoding them
