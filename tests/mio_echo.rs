@@ -1,5 +1,6 @@
 //! Regression tests for the `mio_echo` example over loopback: a connection that hangs up while
-//! its data is unread must not leave its echo in the shared batch for the next connection.
+//! its data is unread must neither leave its echo in the shared batch for the next connection
+//! nor stay open.
 //!
 //! Each test starts the built example (`target/<profile>/examples/mio_echo`) with `127.0.0.1:0`,
 //! reads the port from its `listening on IP:PORT` line, and kills it by its own PID when the test
@@ -7,7 +8,7 @@
 //! so a binary older than its source fails the test with a message saying so. Every read has a
 //! timeout and every loop a bound.
 //!
-//! What it needs is the server finding a connection's last data and its reset (or FIN) in one
+//! What they need is the server finding a connection's last data and its reset (or FIN) in one
 //! readiness event, which on loopback happens only now and then (in `benches/e2e/soak.py`, about
 //! one reset in eight). So a test stops the server (`kill -STOP PID`), has the client send and
 //! hang up, and lets it go on (`kill -CONT PID`): when it wakes, both are there. Linux only: the
@@ -17,7 +18,7 @@
 #![cfg(all(target_os = "linux", feature = "std"))]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -284,4 +285,45 @@ fn a_failed_write_leaves_nothing_for_the_next_connection() {
     server.wait_for_fds(fds, "the reset connection");
 
     echo(&mut other, b"after");
+}
+
+/// A client's FIN that came with its last data must end the connection (reading stopped at the
+/// short read that took the data, and the FIN was not reported again: the connection stayed
+/// open for ever).
+#[test]
+fn a_fin_that_comes_with_the_last_data_ends_the_connection() {
+    let server = Server::start();
+    let mut tcp = server.upgrade();
+    server.signal("-STOP");
+    tcp.write_all(&client_frame(0x2, b"last")).expect("write");
+    tcp.shutdown(Shutdown::Write).expect("FIN");
+    server.signal("-CONT");
+
+    let want = server_frame(0x2, b"last");
+    assert_eq!(read_len(&mut tcp, want.len()), want, "the echo");
+    tcp.set_read_timeout(Some(SETTLE_TIMEOUT)).expect("timeout");
+    let mut buf = [0u8; 64];
+    match read(&mut tcp, &mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("more after the echo: {:?}", &buf[..n]),
+        Err(e) => panic!("no EOF after the client's FIN: {e}"),
+    }
+}
+
+/// A reset that came with the connection's last data must free the connection (the soak's
+/// RSS growth: each such connection stayed, with its partial text message, for ever).
+#[test]
+fn a_reset_that_comes_with_the_last_data_frees_the_connection() {
+    let server = Server::start();
+    let fds = server.fds();
+    let mut tcp = server.upgrade();
+    leave_unread_input(&mut tcp);
+    server.signal("-STOP");
+    // The start of a text message, which the server holds until the rest comes.
+    let mut frame = client_frame(0x1, &[b'x'; 100]);
+    frame.truncate(50);
+    tcp.write_all(&frame).expect("write");
+    drop(tcp); // a RST
+    server.signal("-CONT");
+    server.wait_for_fds(fds, "the reset connection");
 }
