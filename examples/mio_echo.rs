@@ -182,8 +182,9 @@ impl Server {
                         if event.is_writable() {
                             self.on_writable(i);
                         }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.on_readable(i);
+                        let hung_up = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || hung_up {
+                            self.on_readable(i, hung_up);
                         }
                     }
                 }
@@ -248,9 +249,12 @@ impl Server {
         }
     }
 
-    /// Reads until the socket is drained (a short read says so: epoll and kqueue report new
-    /// data again), handling each read at once.
-    fn on_readable(&mut self, i: usize) {
+    /// Reads until the socket is drained, handling each read at once. A short read says so
+    /// (epoll and kqueue report new data, and a FIN or reset that comes later, again) unless
+    /// `hung_up`: the event already reported the peer's FIN, a reset or an error, which it will
+    /// not report again, so it reads on to the end, the error or `WouldBlock`. (Stopping at the
+    /// short read that took the last data left such a connection open and unread for ever.)
+    fn on_readable(&mut self, i: usize, hung_up: bool) {
         let Some(client) = self.clients[i].as_mut() else {
             return;
         };
@@ -287,7 +291,7 @@ impl Server {
             if finished && client.close(i, &mut self.deadlines).is_err() {
                 break;
             }
-            if carried + n < self.rbuf.len() {
+            if carried + n < self.rbuf.len() && !hung_up {
                 return;
             }
         }
@@ -327,7 +331,8 @@ impl Server {
         if result.is_err() {
             self.drop_client(i);
         } else if paused && client.backlog.len() <= BACKLOG_LIMIT {
-            self.on_readable(i);
+            // The events that came while it was paused, a hang-up among them, were not acted on.
+            self.on_readable(i, true);
         }
     }
 }

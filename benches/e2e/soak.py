@@ -16,11 +16,14 @@ inherits it). Then:
    and check every echo (opcode and bytes); a disconnect thread, --rate times a second, alternates
    a connection that sends part of the request head and a connection that upgrades and sends part
    of a frame, each then reset (SO_LINGER 0); RSS is sampled every --sample seconds;
-4. the idle connections are checked: none may have been closed or sent anything.
+4. the idle connections are checked: none may have been closed or sent anything;
+5. the server's open file descriptors are counted (/proc/PID/fd) until they are back to the
+   baseline's plus the idle connections, for at most --settle seconds: any more are connections
+   the server still holds after their clients reset or closed them.
 
 Exits 1 if a message was lost or mismatched, a disconnect or busy connection failed, an idle
-connection was dropped, or RSS grew by more than --margin percent from the first sample after
---warmup seconds to the last one.
+connection was dropped, the server still held a closed connection, or RSS grew by more than
+--margin percent from the first sample after --warmup seconds to the last one.
 """
 import argparse
 import os
@@ -41,6 +44,10 @@ IO_TIMEOUT = 10.0
 # Not in Python's socket module: bind the address now, pick the port at connect (Linux).
 IP_BIND_ADDRESS_NO_PORT = 24
 TEXT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 \u00e9\u00df\u20ac\u4e2d\U0001d11e"
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def rss_kib(pid):
@@ -271,6 +278,9 @@ def main():
     p.add_argument("--warmup", type=float, default=10.0,
                    help="seconds of load before the first sample the growth check uses (10)")
     p.add_argument("--margin", type=float, default=10.0, help="allowed RSS growth, percent (10)")
+    p.add_argument("--settle", type=float, default=15.0,
+                   help="seconds for the server to let go of closed connections at the end (15; "
+                        "more than mio_echo's 10 s handshake timeout)")
     p.add_argument("--max-size", type=int, default=65536, help="largest busy message (65536)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
@@ -296,6 +306,7 @@ def main():
         warm_up(sources, port)
         time.sleep(0.5)
         base = rss_kib(proc.pid)
+        base_fds = open_fds(proc.pid)
         t0 = time.monotonic()
         for _ in range(args.idle):
             conns.append(upgrade(sources, port))
@@ -325,9 +336,18 @@ def main():
             t.join(IO_TIMEOUT * 2)
         if any(t.is_alive() for t in threads):
             stats.error("a load thread did not finish")
+        stopped = time.monotonic()
         time.sleep(1.0)
         end = rss_kib(proc.pid)
         dropped = idle_dropped(conns)
+        settle_until = time.monotonic() + args.settle
+        while True:
+            end_fds = open_fds(proc.pid)
+            settled = time.monotonic() - stopped
+            if end_fds <= base_fds + args.idle or time.monotonic() >= settle_until:
+                break
+            time.sleep(0.5)
+        held = max(0, end_fds - base_fds - args.idle)
     finally:
         for s in conns:
             s.close()
@@ -344,6 +364,8 @@ def main():
     print(f"  messages: sent {stats.sent}, echoed {stats.echoed}, lost {stats.lost}, "
           f"mismatched {stats.mismatched}")
     print(f"  abrupt disconnects: {stats.disconnects}; idle connections dropped: {dropped}")
+    print(f"  server fds: {base_fds} before the idle connections, {end_fds} at the end "
+          f"({settled:.1f} s after the load); closed connections still held: {held}")
     print(f"  RSS KiB: baseline {base}, start {start}, end {end}; "
           f"{per_idle:.0f} B per idle connection")
     print("  RSS samples (s: KiB): " + ", ".join(f"{at:.0f}: {rss}" for at, rss in samples))
@@ -351,7 +373,7 @@ def main():
           f"({growth:+.1f}%, margin {args.margin:g}%)")
     for e in stats.errors[:10]:
         print(f"  error: {e}")
-    failed = (stats.lost or stats.mismatched or stats.errors or dropped
+    failed = (stats.lost or stats.mismatched or stats.errors or dropped or held
               or growth > args.margin)
     print(f"soak: {'FAIL' if failed else 'PASS'}")
     return 1 if failed else 0
