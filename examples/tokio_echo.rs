@@ -71,8 +71,10 @@ mod common;
 use common::{OutBuf, Upgrade};
 
 /// The receive buffer. Any size from 139 bytes works (headers and control frames are taken
-/// whole); a larger one means fewer reads and more messages whole in one piece.
-const RBUF_LEN: usize = 64 * 1024;
+/// whole); a larger one means fewer reads and more messages whole in one piece. A frame that fits
+/// (so a 64 KiB message with its header) is read whole before it is received, and echoed from
+/// where it lies.
+const RBUF_LEN: usize = 64 * 1024 + MAX_HEADER_LEN;
 /// Echoes up to this size are always copied into the output buffer; larger ones only while more
 /// input is buffered, otherwise they are written in place.
 const COPY_LIMIT: usize = 4 * 1024;
@@ -217,6 +219,14 @@ impl WsStream {
         }
         loop {
             while self.pos < self.filled {
+                // A frame that fits the buffer is taken whole, in place: read the rest of it
+                // first (otherwise its pieces would be copied into `msg`).
+                let input = &self.rbuf[self.pos..self.filled];
+                if let Some(n) = self.conn.whole_frame_len(input) {
+                    if n > input.len() && n <= self.rbuf.len() {
+                        break;
+                    }
+                }
                 let r = self.conn.receive(&mut self.rbuf[self.pos..self.filled]);
                 let end = self.pos + r.consumed;
                 let done = match r.result {

@@ -146,6 +146,16 @@
 //! [`State::Closed`] a client waits a short while for the server to close TCP before closing it
 //! itself (RFC 6455 7.1.1).
 //!
+//! **The receive buffer.** 64 KiB, as here, chosen by measurement over sockets: in the end-to-end
+//! load benchmark (`benches/E2E.md`), a 16 KiB buffer cost `tokio_echo` 32% more CPU per echo of
+//! 16 KiB messages than 64 KiB (each then arrives in pieces, which are copied to be reassembled).
+//! In memory, where a read costs nothing, the smaller buffer was as fast on 16-byte messages and
+//! faster on 64 KiB ones, which are split with either size (`benches/RESULTS.md`, variants): what
+//! counts on a socket is that the messages you expect fit whole, with their header
+//! ([`frame::MAX_HEADER_LEN`]). A data frame is delivered in whatever pieces the input holds; to
+//! take one whole, in place, call [`Connection::whole_frame_len`] before `receive` and read on
+//! while the frame is longer than what you hold and fits the buffer (`tokio_echo` does).
+//!
 //! ## The async loop
 //!
 //! The same loop with `.await` on the transport calls; the connection itself is never awaited.

@@ -444,6 +444,40 @@ impl<R: RandomSource> Connection<R> {
         }
     }
 
+    /// The length, header included, of the frame that `input` starts, once its header is
+    /// complete: `Some(n)` when no frame is in progress (so the next byte handed to
+    /// [`receive`](Self::receive) starts one) and `input` holds the whole header; `None` while a
+    /// frame is in progress, while its header is unfinished, and for a header `receive` will
+    /// refuse (it reports why).
+    ///
+    /// `receive` delivers a data frame in whatever pieces the input holds, and an assembler then
+    /// copies them. A driver that wants a frame whole, in place (so that
+    /// [`Assembler::receive`](crate::message::Assembler::receive) hands it back without a copy),
+    /// reads on before calling `receive` while `n` is more than it holds and no more than its
+    /// buffer takes. It costs one header decode at the start of each frame.
+    ///
+    /// ```
+    /// use sockless::{Config, Connection};
+    /// let server = Connection::server(Config::default());
+    /// // A masked binary frame of 300 bytes (16-bit length): 8 bytes of header.
+    /// let mut frame = vec![0x82, 0xFE, 0x01, 0x2C, 1, 2, 3, 4];
+    /// assert_eq!(server.whole_frame_len(&frame[..3]), None); // the header is not complete yet
+    /// assert_eq!(server.whole_frame_len(&frame), Some(308)); // read on until 308 bytes are in
+    /// frame.resize(308, 0);
+    /// assert_eq!(server.whole_frame_len(&frame), Some(308)); // now `receive` gets it whole
+    /// ```
+    pub fn whole_frame_len(&self, input: &[u8]) -> Option<usize> {
+        if self.rx_remaining != 0 {
+            return None;
+        }
+        match FrameHeader::decode(input) {
+            Ok(Status::Complete((header, header_len))) => usize::try_from(header.payload_len)
+                .ok()
+                .and_then(|len| len.checked_add(header_len)),
+            _ => None,
+        }
+    }
+
     /// The common case in one short path: a whole unfragmented data frame of at most 65,535
     /// bytes, with no RSV bits, masked as the role requires, within the limits, starting no
     /// message in progress, lies complete in `input` (and its text is valid). Anything else,

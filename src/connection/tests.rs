@@ -2416,3 +2416,51 @@ fn poll_transmit_to_vec_drains_everything_owed() {
 fn connection_state_is_at_most_192_bytes() {
     assert!(core::mem::size_of::<Connection>() <= 192);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Whole frames in place
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn whole_frame_len_names_the_next_frame_only_at_a_frame_boundary() {
+    for role in ROLES {
+        for len in [0usize, 5, 125, 126, 300, 65_535, 65_536] {
+            let payload = vec![b'x'; len];
+            let input = frame(role, true, OpCode::Binary, &payload);
+            let mut c = conn(role, config());
+            let header_len = input.len() - len;
+            for cut in 0..header_len {
+                assert_eq!(
+                    c.whole_frame_len(&input[..cut]),
+                    None,
+                    "{role:?} {len} cut {cut}"
+                );
+            }
+            for have in [
+                header_len,
+                input.len().saturating_sub(1).max(header_len),
+                input.len(),
+            ] {
+                assert_eq!(
+                    c.whole_frame_len(&input[..have]),
+                    Some(input.len()),
+                    "{role:?} {len}"
+                );
+            }
+            if len > 1 {
+                // Inside the frame: nothing to say until it is over.
+                let mut part = input[..header_len + 1].to_vec();
+                let r = c.receive(&mut part);
+                assert_eq!(r.consumed, header_len + 1);
+                assert_eq!(c.whole_frame_len(&input[header_len + 1..]), None);
+                let mut rest = input[header_len + 1..].to_vec();
+                assert_eq!(c.receive(&mut rest).consumed, len - 1);
+            }
+            let ping = frame(role, true, OpCode::Ping, b"hi");
+            assert_eq!(c.whole_frame_len(&ping), Some(ping.len()));
+        }
+        // A header receive refuses (unknown opcode) names no length.
+        let c = conn(role, config());
+        assert_eq!(c.whole_frame_len(&[0x83, 0x80, 0, 0, 0, 0]), None);
+    }
+}
