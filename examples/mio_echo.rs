@@ -376,6 +376,23 @@ impl Client {
     /// socket does not take now joins the backlog.
     fn write(&mut self, batch: &mut Batch, input: &[u8]) -> io::Result<()> {
         let out = batch.out.pending();
+        if batch.splices.is_empty() {
+            // One contiguous buffer (small echoes): a plain write, no slice list.
+            let mut rest = out;
+            while self.backlog.is_empty() && !rest.is_empty() {
+                match self.tcp.write(rest) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => rest = &rest[n..],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.backlog.extend_from_slice(rest);
+            let written = out.len();
+            batch.out.consume(written);
+            return Ok(());
+        }
         let mut slices = Vec::with_capacity(2 * batch.splices.len() + 1);
         let mut at = 0;
         for (offset, range) in batch.splices.drain(..) {
