@@ -1,7 +1,5 @@
 //! The client side: write the upgrade request, then parse and check the server's response.
 
-use base64::Engine;
-
 use super::{
     has_token, list, single, trim, uri, values, AcceptKey, Extension, HeadScanner, Header, Writer,
 };
@@ -267,7 +265,7 @@ impl<'a, R: RandomSource> ClientHandshake<'a, R> {
         rng.fill(&mut raw)?;
         let mut key = [0u8; 24];
         // 16 bytes always encode to exactly 24.
-        let _ = base64::engine::general_purpose::STANDARD.encode_slice(raw, &mut key);
+        super::base64::encode(&raw, &mut key);
         let n = request.write(&key, out)?;
         let handshake = Self {
             request,

@@ -11,6 +11,7 @@
 //! (`len()` of the request or response) already belong to the frame stream: hand them to
 //! [`Connection::receive`](crate::Connection::receive).
 
+mod base64;
 mod client;
 mod list;
 pub mod origin;
@@ -25,7 +26,6 @@ pub use server::{Accept, Request, ServerHandshake};
 
 use crate::config::HandshakeLimits;
 use crate::error::{BufferTooSmall, HandshakeError};
-use base64::Engine;
 
 /// A header as parsed from a head: a name and a raw value (this is `httparse`'s type, re-exported).
 /// Pass an array of [`EMPTY_HEADER`] to the `parse` methods; its length caps the header count.
@@ -55,7 +55,7 @@ impl AcceptKey {
         let digest = sha1_of_key(key);
         let mut out = [0u8; 28];
         // 20 bytes always encode to exactly 28.
-        let _ = base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut out);
+        base64::encode(&digest, &mut out);
         Self(out)
     }
 
@@ -130,12 +130,7 @@ fn sha1_of_key(key: &[u8]) -> [u8; 20] {
 /// Whether `key` is base64 (standard alphabet, padded) of exactly 16 bytes, as RFC 6455 4.1 asks
 /// of `Sec-WebSocket-Key`.
 pub(crate) fn is_valid_key(key: &[u8]) -> bool {
-    let mut decoded = [0u8; 18];
-    key.len() == 24
-        && matches!(
-            base64::engine::general_purpose::STANDARD.decode_slice(key, &mut decoded),
-            Ok(16)
-        )
+    base64::is_16_bytes(key)
 }
 
 /// Finds the end of an HTTP head in input that grows between calls, looking at each byte once.
@@ -349,6 +344,27 @@ impl<'o> Writer<'o> {
         let mut w = Writer { out, pos: 0 };
         emit(&mut w);
         Ok(needed)
+    }
+
+    /// Writes into `out` in one pass what `emit` writes, whose length the caller has counted as
+    /// `needed` (checked in debug builds).
+    pub(crate) fn write_counted(
+        out: &'o mut [u8],
+        needed: usize,
+        emit: impl FnOnce(&mut Writer<'_>),
+    ) -> Result<usize, BufferTooSmall> {
+        let Some(out) = out.get_mut(..needed) else {
+            return Err(BufferTooSmall { needed });
+        };
+        let mut w = Writer { out, pos: 0 };
+        emit(&mut w);
+        debug_assert_eq!(w.pos, needed, "the counted length of a response");
+        Ok(needed)
+    }
+
+    /// The length of what [`header`](Self::header) writes.
+    pub(crate) fn header_len(name: &str, value: &[u8]) -> usize {
+        name.len() + 2 + value.len() + 2
     }
 
     pub(crate) fn put(&mut self, bytes: &[u8]) {

@@ -375,11 +375,35 @@ impl<'h, 'b> Request<'h, 'b> {
     ) -> Result<(usize, Connection), HandshakeError> {
         check_accept(self.headers, accept)?;
         let accept_key = AcceptKey::from_key(self.key);
-        let n = Writer::write_all(out, |w| {
+        const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        const SWITCHING: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n";
+        // Counted up front, so that the response is written in one pass (the debug build checks
+        // the count against what is written).
+        let needed = if self.expect_continue {
+            CONTINUE.len()
+        } else {
+            0
+        } + SWITCHING.len()
+            + Writer::header_len("Upgrade", b"websocket")
+            + Writer::header_len("Connection", b"Upgrade")
+            + Writer::header_len("Sec-WebSocket-Accept", accept_key.as_bytes())
+            + accept.protocol.map_or(0, |p| {
+                Writer::header_len("Sec-WebSocket-Protocol", p.as_bytes())
+            })
+            + accept.extension.map_or(0, |(value, _)| {
+                Writer::header_len("Sec-WebSocket-Extensions", value.as_bytes())
+            })
+            + accept
+                .headers
+                .iter()
+                .map(|(name, value)| Writer::header_len(name, value))
+                .sum::<usize>()
+            + 2;
+        let n = Writer::write_counted(out, needed, |w| {
             if self.expect_continue {
-                w.put(b"HTTP/1.1 100 Continue\r\n\r\n");
+                w.put(CONTINUE);
             }
-            w.put(b"HTTP/1.1 101 Switching Protocols\r\n");
+            w.put(SWITCHING);
             w.header("Upgrade", b"websocket");
             w.header("Connection", b"Upgrade");
             w.header("Sec-WebSocket-Accept", accept_key.as_bytes());
