@@ -237,6 +237,23 @@ impl<B: MessageBuffer> Assembler<B> {
         result: Result<Recv<'a>, ProtocolError>,
     ) -> Result<Incoming<'a>, ProtocolError> {
         match result {
+            // A whole message in one piece, nothing stored: handed back as it is. Its text was
+            // validated by the connection up to the message's end; see `whole_text`.
+            Ok(Recv::Event(Event::Data {
+                kind,
+                payload,
+                message_done: true,
+                rsv,
+                ..
+            })) if rsv.is_empty()
+                && !self.in_progress
+                && self.buf.max_len().is_none_or(|max| payload.len() <= max) =>
+            {
+                match kind {
+                    DataKind::Binary => Ok(Incoming::Message(Message::Binary(payload))),
+                    DataKind::Text => whole_text(payload).map(Incoming::Message),
+                }
+            }
             // A message with extension bits is not plain data: its text was not validated by the
             // connection, so it must never reach the unchecked path.
             Ok(Recv::Event(Event::Data {
@@ -355,6 +372,20 @@ fn finish(text: bool, complete: bool, bytes: &[u8]) -> Result<Message<'_>, Proto
         return Err(ProtocolError::InvalidUtf8);
     }
     Ok(Message::Text(crate::unchecked::validated_str(bytes)))
+}
+
+/// The text of a whole message that came in one piece from the connection's `receive` as
+/// `DataKind::Text` with no extension bits, with `message_done`, when no message was in
+/// progress here. The connection validated the text of its message up to that piece's end, and
+/// the message ends there (the validator's end-of-text check passed), so the piece is the end of
+/// a valid UTF-8 text, ending on a whole character: it is valid UTF-8 itself exactly when its
+/// first byte starts a character (a driver that took the message's first pieces by hand hands in
+/// a piece that may start inside one: then 1007).
+fn whole_text(payload: &[u8]) -> Result<Message<'_>, ProtocolError> {
+    if payload.first().is_some_and(|&b| is_continuation(b)) {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(Message::Text(crate::unchecked::validated_str(payload)))
 }
 
 /// Where a piece of text comes from.

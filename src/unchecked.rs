@@ -8,9 +8,9 @@
 
 /// `bytes` as `&str`, without validating it.
 ///
-/// The only caller is `message::finish`, which passes either a payload that arrived in one piece
-/// or the contents of the assembler's buffer, and only with `complete` true. Why those bytes are
-/// valid UTF-8:
+/// The callers are `message::finish`, which passes either a payload that arrived in one piece
+/// or the contents of the assembler's buffer, and only with `complete` true, and
+/// `message::whole_text` (point 4). Why those bytes are valid UTF-8:
 ///
 /// 1. The assembler appends to its buffer only through `Assembler::take`, and hands text out only
 ///    from there, at the last piece. Every piece of a text message goes through
@@ -34,6 +34,13 @@
 ///    from the middle of some other text fails those checks instead of joining.
 /// 3. `complete` is `TextTail::is_clear()` after the last piece: no character is unfinished, so
 ///    the whole text is valid UTF-8.
+/// 4. `whole_text` gets, from `Assembler::assemble` only, a piece that came straight from
+///    `Connection::receive` as `DataKind::Text` with no extension bits and `message_done`, while
+///    the assembler had no message in progress. The connection's validator accepted its message
+///    from the message's first byte up to this piece's end and, since the message ends there,
+///    its end-of-text check passed: the piece is a suffix of a valid UTF-8 text that ends on a
+///    character boundary. Such a suffix is valid UTF-8 exactly when it starts on a boundary, which
+///    `whole_text` checks (its first byte is not a continuation byte) before converting.
 ///
 /// Debug builds (the tests, Miri and the fuzzers) check the conclusion with `core::str::from_utf8`
 /// on every call.
