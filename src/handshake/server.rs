@@ -76,8 +76,10 @@ impl ServerHandshake {
         // with no scan for its end first. Anything else (an unfinished or malformed head, one
         // over the limit) takes the scanning path from the start, so the result is the same as
         // for any other chunking, and a head fed in pieces is still looked at once per byte
-        // after this first attempt.
-        let end = match self.scanner.is_fresh().then(|| req.parse(input)) {
+        // after this first attempt. So does a head that starts with an empty line: httparse
+        // skips those, where the scanner takes the first blank line for the end of the head.
+        let fast = self.scanner.is_fresh() && !matches!(input.first(), Some(b'\r' | b'\n'));
+        let end = match fast.then(|| req.parse(input)) {
             Some(Ok(httparse::Status::Complete(end)))
                 if end <= self.config.handshake.max_head_len =>
             {
