@@ -1700,7 +1700,14 @@ fn check_consistent(input: &[u8]) {
 fn a_head_that_starts_with_empty_lines_is_read_the_same_in_any_chunking() {
     // Found by the server_handshake fuzz target: httparse skips empty lines before the request
     // line, the head scanner ends the head at the first blank line.
-    for prefix in [&b"\r\n"[..], b"\n", b"\n\n", b"\r\n\r\n", b"\n\r\n", b"\n\n\n\n"] {
+    for prefix in [
+        &b"\r\n"[..],
+        b"\n",
+        b"\n\n",
+        b"\r\n\r\n",
+        b"\n\r\n",
+        b"\n\n\n\n",
+    ] {
         let mut v = prefix.to_vec();
         v.extend_from_slice(RFC_REQUEST);
         check_consistent(&v);
