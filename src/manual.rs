@@ -356,7 +356,8 @@
 //!   input to httparse directly; only a head that is unfinished, malformed or too large goes
 //!   through the incremental scanner (which then looks at each byte once), so results are the
 //!   same in every chunking. Host and key stay bytes (ASCII by their grammars) until asked for.
-//! * **No SIMD masking.** Measured in the same run (`benches/RESULTS.md`, C1-L2): on cache-resident
-//!   data, where a decoder unmasks, the word loop runs at 37.7 GB/s and AVX2 at 38.5 GB/s (1.02x),
-//!   and a copy-and-mask into a 64 KiB buffer runs at memcpy speed (about 28 GB/s). No measured win
-//!   pays for a second `unsafe` module, so masking stays portable.
+//! * **No SIMD masking.** Measured in one run (`benches/RESULTS.md`, C1-L2): on cache-resident
+//!   data, where a decoder unmasks (the bytes were just read into its buffer), the word loop runs
+//!   at 44.6 GB/s and AVX2 at 44.5 GB/s. Only over 16 MiB streamed from memory (C1) does AVX2 win
+//!   (1.16x), and no decoder unmasks that way; a copy-and-mask into a 64 KiB buffer runs at memcpy
+//!   speed. No measured win pays for a second `unsafe` module, so masking stays portable.
