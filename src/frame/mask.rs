@@ -28,17 +28,9 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     if buf.len() >= 64 {
         return mask_long(buf, rk);
     }
-    // Short payloads (most messages): a few straight-line steps where they are used.
-    let word = doubled(rk);
-    let mut rest = buf;
-    while rest.len() >= 8 {
-        let (w, tail) = core::mem::take(&mut rest).split_at_mut(8);
-        if let Ok(w) = <&mut [u8; 8]>::try_from(w) {
-            *w = (u64::from_ne_bytes(*w) ^ word).to_ne_bytes();
-        }
-        rest = tail;
-    }
-    mask_tail(rest, rk);
+    // Short payloads (most messages): a few straight-line steps where they are used. (The ASCII
+    // report is unused here, and compiled away.)
+    let _ = mask_short(buf, rk);
 }
 
 /// Unmasks `buf` (key applying at `buf[0]`) and says whether it is all ASCII, learnt while
@@ -49,7 +41,14 @@ pub(crate) fn unmask_reporting_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
         mask_long(buf, key);
         return false;
     }
-    let word = doubled(key);
+    mask_short(buf, key)
+}
+
+/// [`apply_mask`] for a short payload, with `rk` already rotated, in straight-line word steps;
+/// returns whether the unmasked bytes are all ASCII.
+#[inline(always)]
+fn mask_short(buf: &mut [u8], rk: [u8; 4]) -> bool {
+    let word = doubled(rk);
     let mut seen = 0u64;
     let mut rest = buf;
     while rest.len() >= 8 {
@@ -61,7 +60,7 @@ pub(crate) fn unmask_reporting_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
         }
         rest = tail;
     }
-    mask_tail(rest, key);
+    mask_tail(rest, rk);
     seen & 0x8080_8080_8080_8080 == 0 && rest.is_ascii()
 }
 
