@@ -71,9 +71,16 @@ fn doubled(rk: [u8; 4]) -> u64 {
     k | (k << 32)
 }
 
-/// [`apply_mask`] for 64 bytes or more, with `rk` already rotated: a loop the compiler vectorizes.
+/// [`apply_mask`] for 64 bytes or more, with `rk` already rotated: a loop the compiler vectorizes,
+/// started at a 16-byte boundary. A payload follows a header of 2 to 14 bytes, so it seldom starts
+/// on one, and vector accesses that straddle cache lines made a 64 KiB unmask about 1.3x slower
+/// (1.85 against 1.42 us, L2-resident, at every unaligned start tried).
 #[inline]
 fn mask_long(buf: &mut [u8], rk: [u8; 4]) {
+    let head_len = buf.as_ptr().align_offset(16).min(buf.len());
+    let (head, buf) = buf.split_at_mut(head_len);
+    let _ = mask_short(head, rk);
+    let rk = rotated(rk, head_len);
     let word = doubled(rk);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
@@ -104,13 +111,29 @@ fn mask_tail(tail: &mut [u8], rk: [u8; 4]) {
 /// pass. Copies `min(src.len(), dst.len())` bytes.
 #[inline]
 pub fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
-    let rk = rotated(key, offset);
-    let word = u64::from_ne_bytes([rk[0], rk[1], rk[2], rk[3], rk[0], rk[1], rk[2], rk[3]]);
     let n = src.len().min(dst.len());
     let (src, dst) = (
         src.get(..n).unwrap_or_default(),
         dst.get_mut(..n).unwrap_or_default(),
     );
+    // As `mask_long`: the word loop starts where the output does at a 16-byte boundary (stores
+    // that straddle cache lines cost more than loads that do: 64 KiB took 3.2 against 2.4 us).
+    let head_len = if n >= 64 {
+        dst.as_ptr().align_offset(16).min(n)
+    } else {
+        0
+    };
+    let (head_src, src) = src.split_at(head_len);
+    let (head_dst, dst) = dst.split_at_mut(head_len);
+    for ((db, sb), k) in head_dst
+        .iter_mut()
+        .zip(head_src)
+        .zip(rotated(key, offset).iter().cycle())
+    {
+        *db = sb ^ k;
+    }
+    let rk = rotated(key, offset + head_len);
+    let word = doubled(rk);
     let mut d = dst.chunks_exact_mut(8);
     let mut s = src.chunks_exact(8);
     for (dc, sc) in (&mut d).zip(&mut s) {
@@ -156,6 +179,33 @@ mod tests {
                     len < 64 && plain[..len].is_ascii(),
                     "len {len} high {high:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn long_payloads_match_reference_at_every_start_address() {
+        // `mask_long` and `copy_masked` step from a 16-byte boundary: every distance to one, with every
+        // key phase.
+        let key = [0x9a, 0xbc, 0xde, 0xf0];
+        let orig: [u8; 300] = core::array::from_fn(|i| (i * 13 + 5) as u8);
+        for start in 0..32 {
+            for len in [64, 65, 71, 79, 80, 127, 200, 268] {
+                for offset in 0..4 {
+                    let mut a = orig;
+                    let mut b = orig;
+                    apply_mask(&mut a[start..start + len], key, offset);
+                    reference(&mut b[start..start + len], key, offset);
+                    assert_eq!(a, b, "start {start} len {len} offset {offset}");
+                    let mut c = [0u8; 300];
+                    copy_masked(&orig[start..start + len], &mut c[start..], key, offset);
+                    assert_eq!(
+                        c[start..start + len],
+                        b[start..start + len],
+                        "copy {start} {len}"
+                    );
+                    assert!(c[..start].iter().chain(&c[start + len..]).all(|&x| x == 0));
+                }
             }
         }
     }
