@@ -57,17 +57,21 @@
 //! ```no_run
 //! use std::io::{self, Read, Write};
 //! use std::net::TcpStream;
+//! use sockless::frame::MAX_HEADER_LEN;
 //! use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 //! use sockless::{Config, Event, Recv, State, Status};
 //!
 //! # #[cfg(feature = "std")]
 //! fn serve(mut tcp: TcpStream) -> io::Result<()> {
 //!     tcp.set_nodelay(true)?;
-//!     let (mut rbuf, mut wbuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+//!     let mut rbuf = vec![0u8; 64 * 1024 + MAX_HEADER_LEN];
+//!     let mut wbuf = vec![0u8; 64 * 1024];
 //!     let mut filled = 0;
+//!     let mut config = Config::default();
+//!     config.whole_frames_up_to = rbuf.len(); // a frame that fits the buffer comes whole
 //!
 //!     // 1. The handshake: append reads to one buffer until the head is complete.
-//!     let mut handshake = ServerHandshake::new(Config::default());
+//!     let mut handshake = ServerHandshake::new(config);
 //!     let (mut conn, head_len) = loop {
 //!         let n = tcp.read(&mut rbuf[filled..])?;
 //!         if n == 0 {
@@ -146,15 +150,17 @@
 //! [`State::Closed`] a client waits a short while for the server to close TCP before closing it
 //! itself (RFC 6455 7.1.1).
 //!
-//! **The receive buffer.** 64 KiB, as here, chosen by measurement over sockets: in the end-to-end
-//! load benchmark (`benches/E2E.md`), a 16 KiB buffer cost `tokio_echo` 32% more CPU per echo of
-//! 16 KiB messages than 64 KiB (each then arrives in pieces, which are copied to be reassembled).
-//! In memory, where a read costs nothing, the smaller buffer was as fast on 16-byte messages and
-//! faster on 64 KiB ones, which are split with either size (`benches/RESULTS.md`, variants): what
-//! counts on a socket is that the messages you expect fit whole, with their header
-//! ([`frame::MAX_HEADER_LEN`]). A data frame is delivered in whatever pieces the input holds; to
-//! take one whole, in place, call [`Connection::whole_frame_len`] before `receive` and read on
-//! while the frame is longer than what you hold and fits the buffer (`tokio_echo` does).
+//! **The receive buffer.** 64 KiB and a frame header ([`frame::MAX_HEADER_LEN`]), as here, with
+//! [`Config::whole_frames_up_to`] set to its length: a data frame that fits it is delivered in one
+//! piece, in place, once all of it has been read (until then `receive` answers
+//! [`Recv::NeedInput`] and consumes nothing, and the loop reads on), so a message of up to 64 KiB
+//! is echoed, forwarded or handed back by [`message::Assembler::receive`] from where it lies,
+//! never copied. Longer frames stream in pieces. The size was chosen by measurement over sockets:
+//! in the end-to-end load benchmark (`benches/E2E.md`), a 16 KiB buffer cost `tokio_echo` 32% more
+//! CPU per echo of 16 KiB messages than 64 KiB; in memory, where a read costs nothing, waiting for
+//! whole frames made 64 KiB messages 1.2x faster through the `Assembler` than receiving their
+//! pieces as they lay (`benches/RESULTS.md`, variants). [`Connection::whole_frame_len`] says the
+//! same of one frame, for a driver that decides frame by frame.
 //!
 //! ## The async loop
 //!

@@ -764,6 +764,39 @@ mod tests {
     }
 
     #[test]
+    fn with_whole_frames_up_to_a_message_read_in_chunks_is_borrowed_from_the_input() {
+        // A 40-byte text frame arriving in reads of every size: with the connection waiting for
+        // whole frames, the assembler stores no piece and hands the text back from the driver's
+        // buffer.
+        let input = frame(1, true, "ünïcödé text, forty bytes long".as_bytes());
+        for chunk in 1..=input.len() {
+            let mut conn = Connection::server(Config {
+                whole_frames_up_to: input.len(),
+                ..Config::default()
+            });
+            let mut a = Assembler::new(ArrayVec::<u8, 64>::new());
+            let mut rbuf = [0u8; 64];
+            let (mut filled, mut got) = (0, None);
+            for read in input.chunks(chunk) {
+                rbuf[filled..filled + read.len()].copy_from_slice(read);
+                filled += read.len();
+                let start = rbuf.as_ptr() as usize;
+                let r = a.receive(&mut conn, &mut rbuf[..filled]);
+                match r.result {
+                    Ok(Incoming::NeedInput) => assert_eq!(r.consumed, 0, "chunk {chunk}"),
+                    Ok(Incoming::Message(Message::Text(t))) => {
+                        assert_eq!(t.as_ptr() as usize, start + 6, "chunk {chunk}");
+                        got = Some(t.len());
+                    }
+                    other => panic!("chunk {chunk}: {other:?}"),
+                }
+            }
+            assert_eq!(got, Some(input.len() - 6), "chunk {chunk}");
+            assert!(a.buffer_mut().is_empty(), "chunk {chunk}");
+        }
+    }
+
+    #[test]
     fn capacity_holds_whether_or_not_the_message_is_split() {
         let mut a = Assembler::new(ArrayVec::<u8, 4>::new());
         assert_eq!(

@@ -278,6 +278,8 @@ pub struct Connection<R = NoRandom> {
     rx_message_len: u64,
     /// Payload bytes left in the frame being streamed out by `send_header`/`send_payload`.
     tx_remaining: u64,
+    /// `Config::whole_frames_up_to`.
+    whole_frames_up_to: u32,
     /// The masking key of the frame being received, advanced to the next payload byte.
     rx_mask: [u8; 4],
     /// The masking key of the frame being streamed out, advanced to the next payload byte.
@@ -286,21 +288,31 @@ pub struct Connection<R = NoRandom> {
     /// The payload of the queued Pong (`pong_len` bytes of it, or none if `NO_PONG`).
     pong: [u8; 125],
     pong_len: u8,
-    /// The queued Close (`NO_STATUS` means an empty payload).
-    close_queued: Option<CloseCode>,
+    /// The code of the queued Close, if `flags` has `CLOSE_QUEUED` (`NO_STATUS` means an empty
+    /// payload).
+    close_code: CloseCode,
     /// The RSV bits that negotiated extensions own (laid out as `FrameHeader::rsv`).
     extension_bits: u8,
     /// The RSV bits of the first frame of the message being received.
     rx_rsv: u8,
-    rx_fin: bool,
     rx_message: Option<DataKind>,
     tx_message: Option<DataKind>,
     state: State,
     role: Role,
-    auto_pong: bool,
-    auto_close: bool,
+    /// `AUTO_PONG`, `AUTO_CLOSE`, `RX_FIN`, `CLOSE_QUEUED`: one byte, so that the state stays
+    /// within 192 bytes.
+    flags: u8,
     rng: R,
 }
+
+/// `Config::auto_pong`.
+const AUTO_PONG: u8 = 1;
+/// `Config::auto_close`.
+const AUTO_CLOSE: u8 = 2;
+/// The frame being received is its message's last.
+const RX_FIN: u8 = 4;
+/// A Close is queued, with `Connection::close_code`.
+const CLOSE_QUEUED: u8 = 8;
 
 impl Connection<NoRandom> {
     /// A server connection whose handshake is done, for example by
@@ -326,21 +338,21 @@ impl<R: RandomSource> Connection<R> {
             rx_remaining: 0,
             rx_message_len: 0,
             tx_remaining: 0,
+            whole_frames_up_to: u32::try_from(config.whole_frames_up_to).unwrap_or(u32::MAX),
             rx_mask: [0; 4],
             tx_mask: [0; 4],
             utf8: Utf8Validator::new(),
             pong: [0; 125],
             pong_len: NO_PONG,
-            close_queued: None,
+            close_code: CloseCode::NO_STATUS,
             extension_bits: 0,
             rx_rsv: 0,
-            rx_fin: false,
             rx_message: None,
             tx_message: None,
             state: State::Open,
             role,
-            auto_pong: config.auto_pong,
-            auto_close: config.auto_close,
+            flags: if config.auto_pong { AUTO_PONG } else { 0 }
+                | if config.auto_close { AUTO_CLOSE } else { 0 },
             rng,
         }
     }
@@ -391,7 +403,7 @@ impl<R: RandomSource> Connection<R> {
 
     /// Whether [`poll_transmit`](Self::poll_transmit) has something to write now.
     pub fn wants_transmit(&self) -> bool {
-        self.tx_remaining == 0 && (self.pong_len != NO_PONG || self.close_queued.is_some())
+        self.tx_remaining == 0 && (self.pong_len != NO_PONG || self.close_queued().is_some())
     }
 
     /// Takes the next unit from the front of `input`: a frame header, a piece of data payload, or a
@@ -591,9 +603,16 @@ impl<R: RandomSource> Connection<R> {
                 }
                 return self.on_control(header.opcode, payload, header_len + len);
             }
-            if let Err(e) = self.start_data_frame(&header) {
-                return self.fail_received(e);
+            let message_len = match self.data_frame_message_len(&header) {
+                Ok(n) => n,
+                Err(e) => return self.fail_received(e),
+            };
+            // `Config::whole_frames_up_to`: a frame that short waits until it is all here.
+            let frame_len = header.payload_len.saturating_add(header_len as u64);
+            if frame_len <= u64::from(self.whole_frames_up_to) && frame_len > input.len() as u64 {
+                return need_input(0);
             }
+            self.start_data_frame(&header, message_len);
             consumed = header_len;
         }
         let rest = input.get_mut(consumed..).unwrap_or_default();
@@ -610,7 +629,7 @@ impl<R: RandomSource> Connection<R> {
         let mut take = n;
         // A message an extension transformed is not text until the extension's layer decodes it.
         if kind == DataKind::Text && self.rx_rsv == 0 {
-            let ends_message = self.rx_fin && self.rx_remaining == n as u64;
+            let ends_message = self.has(RX_FIN) && self.rx_remaining == n as u64;
             if let Some(valid) = self.check_text(piece, ends_message) {
                 if valid == 0 {
                     return self.fail_received(ProtocolError::InvalidUtf8);
@@ -631,7 +650,7 @@ impl<R: RandomSource> Connection<R> {
         }
         self.rx_remaining -= take as u64;
         let frame_done = self.rx_remaining == 0;
-        let message_done = frame_done && self.rx_fin;
+        let message_done = frame_done && self.has(RX_FIN);
         if message_done {
             self.rx_message = None;
         }
@@ -726,37 +745,66 @@ impl<R: RandomSource> Connection<R> {
         Ok(())
     }
 
-    /// Checks a data frame header against the message in progress and starts receiving its payload.
-    fn start_data_frame(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        match (h.opcode, self.rx_message) {
+    /// Checks a data frame header against the message in progress, changing nothing; returns the
+    /// length of the message so far with this frame's payload.
+    fn data_frame_message_len(&self, h: &FrameHeader) -> Result<u64, ProtocolError> {
+        let before = match (h.opcode, self.rx_message) {
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Continuation, Some(_)) => {}
+            (OpCode::Continuation, Some(_)) => self.rx_message_len,
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (op, None) => {
-                self.rx_message = Some(if op == OpCode::Text {
-                    DataKind::Text
-                } else {
-                    DataKind::Binary
-                });
-                self.rx_message_len = 0;
-                self.rx_rsv = h.rsv;
-                self.utf8 = Utf8Validator::new();
-            }
-        }
-        self.rx_message_len = match self.rx_message_len.checked_add(h.payload_len) {
-            Some(n) if n <= self.max_message_len => n,
-            _ => return Err(ProtocolError::MessageTooLong),
+            (_, None) => 0,
         };
+        match before.checked_add(h.payload_len) {
+            Some(n) if n <= self.max_message_len => Ok(n),
+            _ => Err(ProtocolError::MessageTooLong),
+        }
+    }
+
+    /// Starts receiving the payload of a data frame that `data_frame_message_len` accepted.
+    fn start_data_frame(&mut self, h: &FrameHeader, message_len: u64) {
+        if h.opcode != OpCode::Continuation {
+            self.rx_message = Some(if h.opcode == OpCode::Text {
+                DataKind::Text
+            } else {
+                DataKind::Binary
+            });
+            self.rx_rsv = h.rsv;
+            self.utf8 = Utf8Validator::new();
+        }
+        self.rx_message_len = message_len;
         self.rx_remaining = h.payload_len;
-        self.rx_fin = h.fin;
+        self.set(RX_FIN, h.fin);
         self.rx_mask = h.mask.unwrap_or_default();
-        Ok(())
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set(&mut self, flag: u8, on: bool) {
+        self.flags = if on {
+            self.flags | flag
+        } else {
+            self.flags & !flag
+        };
+    }
+
+    /// The code of the Close queued to be written, if one is.
+    fn close_queued(&self) -> Option<CloseCode> {
+        self.has(CLOSE_QUEUED).then_some(self.close_code)
+    }
+
+    fn queue_close(&mut self, code: Option<CloseCode>) {
+        self.set(CLOSE_QUEUED, code.is_some());
+        if let Some(code) = code {
+            self.close_code = code;
+        }
     }
 
     /// Whether a Ping received now gets an automatic Pong: unless a Close was received (RFC 6455
     /// 5.5.2). Our own Close forbids only data frames (5.5.1), so `CloseSent` still answers.
     fn will_pong(&self) -> bool {
-        self.auto_pong && matches!(self.state, State::Open | State::CloseSent)
+        self.has(AUTO_PONG) && matches!(self.state, State::Open | State::CloseSent)
     }
 
     fn on_control<'a>(
@@ -786,8 +834,8 @@ impl<R: RandomSource> Connection<R> {
                     self.state = State::Closed;
                 } else {
                     self.state = State::CloseReceived;
-                    if self.auto_close {
-                        self.close_queued = Some(frame.map_or(CloseCode::NO_STATUS, |f| f.code));
+                    if self.has(AUTO_CLOSE) {
+                        self.queue_close(Some(frame.map_or(CloseCode::NO_STATUS, |f| f.code)));
                     }
                 }
                 Event::Close(frame)
@@ -817,10 +865,10 @@ impl<R: RandomSource> Connection<R> {
     fn enter_failed(&mut self, code: CloseCode) {
         if matches!(self.state, State::Open | State::CloseReceived) {
             self.state = State::Failed;
-            self.close_queued = Some(code);
+            self.queue_close(Some(code));
         } else {
             self.state = State::Closed;
-            self.close_queued = None;
+            self.queue_close(None);
         }
     }
 
@@ -907,7 +955,7 @@ impl<R: RandomSource> Connection<R> {
         }
         // A queued Close carries a code only (or, for `NO_STATUS`, nothing).
         let mut body = [0u8; 2];
-        let close = match self.close_queued {
+        let close = match self.close_queued() {
             Some(code) => Some(close_payload(code, "", &mut body)?),
             None => None,
         };
@@ -920,7 +968,7 @@ impl<R: RandomSource> Connection<R> {
                 Err(_) if written != 0 => return Ok(written),
                 Err(e) => return Err(e),
             }
-            self.close_queued = None;
+            self.queue_close(None);
             self.state = State::Closed;
         }
         Ok(written)
@@ -964,7 +1012,7 @@ impl<R: RandomSource> Connection<R> {
         if self.role != Role::Server
             || self.state != State::Open
             || self.pong_len != NO_PONG
-            || self.close_queued.is_some()
+            || self.close_queued().is_some()
             || self.tx_remaining != 0
             || self.tx_message.is_some()
             || payload.len() > 125
@@ -1229,7 +1277,8 @@ impl<R: RandomSource> Connection<R> {
         reason: &str,
         out: &mut [u8],
     ) -> Result<usize, SendError> {
-        if !matches!(self.state, State::Open | State::CloseReceived) || self.close_queued.is_some()
+        if !matches!(self.state, State::Open | State::CloseReceived)
+            || self.close_queued().is_some()
         {
             return Err(SendError::Closing);
         }
@@ -1251,9 +1300,9 @@ impl<R: RandomSource> Connection<R> {
     }
 
     fn check_can_send(&self) -> Result<(), SendError> {
-        if self.state != State::Open || self.close_queued.is_some() {
+        if self.state != State::Open || self.close_queued().is_some() {
             // With auto_close off, RFC 6455 5.5.1 lets us send data until we send our Close.
-            if !(self.state == State::CloseReceived && self.close_queued.is_none()) {
+            if !(self.state == State::CloseReceived && self.close_queued().is_none()) {
                 return Err(SendError::Closing);
             }
         }

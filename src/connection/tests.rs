@@ -2464,3 +2464,111 @@ fn whole_frame_len_names_the_next_frame_only_at_a_frame_boundary() {
         assert_eq!(c.whole_frame_len(&[0x83, 0x80, 0, 0, 0, 0]), None);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config::whole_frames_up_to
+// ---------------------------------------------------------------------------------------------
+
+fn whole_up_to(limit: usize) -> Config {
+    let mut c = config();
+    c.whole_frames_up_to = limit;
+    c
+}
+
+#[test]
+fn a_frame_within_whole_frames_up_to_is_delivered_in_one_piece_at_any_chunking() {
+    for role in ROLES {
+        // Text with a character split at every chunk size, 16-bit length; then a Ping, then a
+        // short binary frame.
+        let text_payload: Vec<u8> = "héllo wörld ".repeat(20).into_bytes();
+        let mut input = frame(role, true, OpCode::Text, &text_payload);
+        let text_len = input.len();
+        input.extend(frame(role, true, OpCode::Ping, b"p"));
+        input.extend(frame(role, true, OpCode::Binary, b"bin"));
+        for chunk in 1..=input.len() {
+            let mut c = conn(role, whole_up_to(text_len));
+            let (events, _, end) = drive(&mut c, &input, chunk);
+            assert_eq!(end, End::NeedInput);
+            assert_eq!(
+                events,
+                [
+                    text(&text_payload, true, true),
+                    Ev::Ping(b"p".to_vec()),
+                    data(DataKind::Binary, b"bin", true, true),
+                ],
+                "{role:?} chunk {chunk}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_frame_waiting_to_be_whole_consumes_nothing_until_it_is() {
+    for role in ROLES {
+        let payload = [7u8; 300];
+        let input = frame(role, true, OpCode::Binary, &payload);
+        let mut c = conn(role, whole_up_to(input.len()));
+        for cut in 0..input.len() {
+            let mut part = input[..cut].to_vec();
+            let r = c.receive(&mut part);
+            assert_eq!(
+                (r.consumed, r.result),
+                (0, Ok(Recv::NeedInput)),
+                "cut {cut}"
+            );
+        }
+        let (events, consumed, _) = feed(&mut c, &input);
+        assert_eq!(consumed, input.len());
+        assert_eq!(events, [data(DataKind::Binary, &payload, true, true)]);
+    }
+}
+
+#[test]
+fn a_frame_longer_than_whole_frames_up_to_still_streams() {
+    for role in ROLES {
+        let payload = [7u8; 300];
+        let input = frame(role, true, OpCode::Binary, &payload);
+        let mut c = conn(role, whole_up_to(input.len() - 1));
+        let (events, _, end) = drive(&mut c, &input, 100);
+        assert_eq!(end, End::NeedInput);
+        assert!(events.len() > 1, "{events:?}");
+        assert_eq!(
+            coalesce(&events),
+            [data(DataKind::Binary, &payload, true, true)]
+        );
+    }
+}
+
+#[test]
+fn a_frame_waiting_to_be_whole_fails_on_its_header_at_once() {
+    // Rules and limits are checked on the header, not after the payload arrives.
+    let mut cont = frame(Role::Server, true, OpCode::Continuation, &[1; 200]);
+    cont.truncate(20);
+    violation(
+        &mut conn(Role::Server, whole_up_to(1000)),
+        &cont,
+        ProtocolError::UnexpectedContinuation,
+        1002,
+    );
+    let mut c = whole_up_to(1000);
+    c.max_message_len = 100;
+    let mut long = frame(Role::Server, true, OpCode::Binary, &[1; 200]);
+    long.truncate(20);
+    violation(
+        &mut conn(Role::Server, c),
+        &long,
+        ProtocolError::MessageTooLong,
+        1009,
+    );
+    let mut first = frame(Role::Server, false, OpCode::Text, b"a");
+    let mut second = frame(Role::Server, true, OpCode::Binary, &[1; 200]);
+    second.truncate(20);
+    first.extend(second);
+    violation_after(
+        &mut conn(Role::Server, whole_up_to(1000)),
+        &first,
+        &[text(b"a", true, false)],
+        ProtocolError::ExpectedContinuation,
+        1002,
+    );
+}
