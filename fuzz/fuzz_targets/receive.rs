@@ -1,5 +1,6 @@
 //! `Connection::receive` for either role (first byte, whose bits 1-3 also choose the RSV bits a
-//! negotiated extension owns), with fuzzer-chosen chunking (second byte
+//! negotiated extension owns and bits 4-7 `Config::whole_frames_up_to`, 0 to 1,905 bytes), with
+//! fuzzer-chosen chunking (second byte
 //! seeds the chunk sizes): never panics, honours `consumed`, and gives the same frames, control
 //! events, error and output bytes as feeding everything at once, and the same payload delivered
 //! before an error or the end of the input (for invalid text: every byte before the first one at
@@ -24,7 +25,12 @@ struct Transcript {
     out: Vec<u8>,
 }
 
-fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl FnMut() -> usize) -> Transcript {
+fn drive<R: RandomSource>(
+    conn: &mut Connection<R>,
+    whole_frames: usize,
+    data: &[u8],
+    mut chunk: impl FnMut() -> usize,
+) -> Transcript {
     let mut t = Transcript { items: Vec::new(), partial: Vec::new(), out: Vec::new() };
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0;
@@ -80,8 +86,9 @@ fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl
             }
         }
         buf.drain(..pos);
-        // Headers and control frames are taken whole: what stays is under 139 bytes.
-        assert!(buf.len() < 139 + n, "kept {} bytes", buf.len());
+        // Headers and control frames are taken whole: what stays is under 139 bytes, or a data
+        // frame waiting to be whole.
+        assert!(buf.len() < 139.max(whole_frames) + n, "kept {} bytes", buf.len());
         loop {
             let n = conn.poll_transmit(&mut wbuf).expect("poll_transmit");
             if n == 0 {
@@ -104,21 +111,22 @@ fn drive<R: RandomSource>(conn: &mut Connection<R>, data: &[u8], mut chunk: impl
 /// and the final state.
 type Outcome = (Vec<Item>, Vec<u8>, Vec<u8>, sockless::State);
 
-fn run(client: bool, bits: Rsv, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
+fn run(client: bool, bits: Rsv, whole_frames: usize, data: &[u8], chunk: impl FnMut() -> usize) -> Outcome {
     let mut config = Config::default();
     config.max_frame_len = 1 << 16;
     config.max_message_len = 1 << 17;
+    config.whole_frames_up_to = whole_frames;
     if client {
         let rng = |d: &mut [u8]| -> Result<(), RandomError> {
             d.fill(0x5A);
             Ok(())
         };
         let mut c = Connection::client(config, rng).with_extension_bits(bits);
-        let t = drive(&mut c, data, chunk);
+        let t = drive(&mut c, whole_frames, data, chunk);
         (t.items, t.partial, t.out, c.state())
     } else {
         let mut c = Connection::server(config).with_extension_bits(bits);
-        let t = drive(&mut c, data, chunk);
+        let t = drive(&mut c, whole_frames, data, chunk);
         (t.items, t.partial, t.out, c.state())
     }
 }
@@ -127,13 +135,15 @@ fuzz_target!(|input: &[u8]| {
     let [role, seed, data @ ..] = input else { return };
     let client = role & 1 == 1;
     let bits = Rsv::from_bits((role >> 1) & 7).unwrap_or_default();
+    // Config::whole_frames_up_to: off, or up to 1,905 bytes (frames that wait for their rest).
+    let whole_frames = usize::from(role >> 4) * 127;
     let mut state = u32::from(*seed) | 1;
-    let chunked = run(client, bits, data, || {
+    let chunked = run(client, bits, whole_frames, data, || {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
         (state % 64) as usize + 1
     });
-    let whole = run(client, bits, data, || usize::MAX);
+    let whole = run(client, bits, whole_frames, data, || usize::MAX);
     assert_eq!(chunked, whole);
 });
