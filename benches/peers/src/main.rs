@@ -95,16 +95,22 @@ fn decode_contenders<'a>(inp: &'a DecodeInput, rt: &'a Runtime, fragmented: bool
                 let c = d.variant_asm(black_box(b), n, false, true)?;
                 Ok((t.elapsed(), black_box(c)))
             }));
-            let mut d = ours::Decoder::with_rbuf(16 * 1024);
-            v.push(Contender::new("ours variant: Assembler::receive (the documented loop), 16 KiB rbuf", move || {
+            let mut d = ours::Decoder::with_rbuf(64 * 1024);
+            v.push(Contender::new("ours variant: Assembler::receive, 64 KiB rbuf, pieces received as they lie (no whole_frames_up_to)", move || {
                 let t = Instant::now();
-                let c = d.decode_filled(black_box(b), n, false)?;
+                let c = d.decode_filled(black_box(b), n, false, false)?;
+                Ok((t.elapsed(), black_box(c)))
+            }));
+            let mut d = ours::Decoder::with_rbuf(16 * 1024);
+            v.push(Contender::new("ours variant: Assembler::receive, 16 KiB rbuf", move || {
+                let t = Instant::now();
+                let c = d.decode_filled(black_box(b), n, false, true)?;
                 Ok((t.elapsed(), black_box(c)))
             }));
             let mut d = ours::Decoder::with_rbuf(256 * 1024);
-            v.push(Contender::new("ours variant: Assembler::receive (the documented loop), 256 KiB rbuf filled by 4 reads", move || {
+            v.push(Contender::new("ours variant: Assembler::receive, 256 KiB rbuf filled by 4 reads", move || {
                 let t = Instant::now();
-                let c = d.decode_filled(black_box(b), n, true)?;
+                let c = d.decode_filled(black_box(b), n, true, true)?;
                 Ok((t.elapsed(), black_box(c)))
             }));
             let mut d = ours::Decoder::with_rbuf(256 * 1024);
@@ -143,8 +149,8 @@ fn preflight(rt: &Runtime) {
             results.push(("ours variant hand", ours::Decoder::new().variant_hand(&bad, 2, false)));
             results.push(("ours variant hand fill", ours::Decoder::with_rbuf(256 * 1024).variant_hand(&bad, 2, true)));
             results.push(("ours variant asm fill", ours::Decoder::with_rbuf(256 * 1024).variant_asm(&bad, 2, true, false)));
-            results.push(("ours variant receive fill", ours::Decoder::with_rbuf(256 * 1024).decode_filled(&bad, 2, true)));
-            results.push(("ours variant receive 16k", ours::Decoder::with_rbuf(16 * 1024).decode_filled(&bad, 2, false)));
+            results.push(("ours variant receive fill", ours::Decoder::with_rbuf(256 * 1024).decode_filled(&bad, 2, true, true)));
+            results.push(("ours variant receive 16k", ours::Decoder::with_rbuf(16 * 1024).decode_filled(&bad, 2, false, true)));
             results.push(("ours variant asm as binary", ours::Decoder::new().variant_asm(&bad, 2, false, true)));
         }
     }
@@ -183,6 +189,11 @@ fn encode_contenders<'a>(inp: &'a EncodeInput, client: bool, rt: &'a Runtime) ->
         mk("embedded-websocket", cap, client, move |b| embedded::encode(inp, client, b)),
         mk("websocket-sans-io", cap, client, move |b| sansio::encode(inp, client, b)),
     ];
+    if client {
+        v.push(mk("(floor, no state, no masking) hand-written header + memcpy", cap, client, move |b| {
+            ceilings::encode_floor(inp, client, b)
+        }));
+    }
     #[cfg(feature = "ours")]
     if ours::AVAILABLE {
         v.push(mk("ours (sockless)", cap, client, move |b| ours::encode(inp, client, b)));
@@ -296,12 +307,16 @@ fn main() {
     if want("W2") {
         let mut c = decode_contenders(&w2, &rt, false);
         c.push(ceilings::pipeline_contender(&w2, false));
+        c.push(ceilings::floor_contender(&w2, 64 * 1024, false));
+        c.push(ceilings::floor_contender(&w2, 16 * 1024, false));
         let rows = run_workload("W2", w2.expected, &mut c, rounds);
         emit(&mut md, render("W2 decode: 256 masked binary frames of 64 KiB", "Unmask throughput; GB/s of payload.", Unit::GBps(w2.payload_bytes as f64), &rows, REF, &[]));
     }
     if want("W3") {
         let mut c = decode_contenders(&w3, &rt, false);
         c.push(ceilings::pipeline_contender(&w3, true));
+        c.push(ceilings::floor_contender(&w3, 64 * 1024, true));
+        c.push(ceilings::floor_contender(&w3, 16 * 1024, true));
         let rows = run_workload("W3", w3.expected, &mut c, rounds);
         emit(&mut md, render("W3 decode: 256 masked text frames of 64 KiB valid UTF-8 (~70% ASCII chars)", "Unmask + UTF-8 validation; GB/s of payload. Characters are mixed at random per character, so ASCII runs are short: worst case for std::str::from_utf8 (see C2), which tungstenite uses.", Unit::GBps(w3.payload_bytes as f64), &rows, REF, &[]));
     }

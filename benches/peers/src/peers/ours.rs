@@ -3,16 +3,19 @@
 //! drive it, with the harness's fairness rules:
 //!
 //!   * decode: the crate's documented driving loop. Each read copies at most
-//!     `mem::MAX_READ` bytes into a caller receive buffer of 64 KiB
-//!     (`rbuf[filled..]`); `Connection::receive` is called until `NeedInput`,
-//!     advancing by `consumed`; payloads are unmasked in place and borrowed from
-//!     `rbuf`; the unconsumed tail (a partial header, <= 13 bytes) is moved to the
-//!     front once per read. Messages are reassembled with the crate's own layer,
-//!     `sockless::message::Assembler<Vec<u8>>`, which drives the connection
-//!     (`Assembler::receive` in place of `Connection::receive`; zero-copy when a
-//!     message arrives in one piece, otherwise copied into the Vec). The
-//!     connection validates UTF-8 as it streams; the Assembler does not again. The receive buffer and the Assembler's Vec persist across runs
-//!     (as in the other sans-IO adapters); a fresh `Connection` per run.
+//!     `mem::MAX_READ` bytes into a caller receive buffer of 64 KiB plus a frame
+//!     header (`rbuf[filled..]`), and `Config::whole_frames_up_to` set to that
+//!     length, so that a frame which fits the buffer is received whole (a 64 KiB
+//!     message among them). `Connection::receive` is called until `NeedInput`,
+//!     advancing by `consumed`; the unconsumed bytes are moved to the front once
+//!     per read. Payloads are
+//!     unmasked in place and borrowed from `rbuf`. Messages are reassembled by the
+//!     crate's own layer, `sockless::message::Assembler<Vec<u8>>`, which drives
+//!     the connection (`Assembler::receive` in place of `Connection::receive`;
+//!     zero-copy when a message arrives in one piece, otherwise copied into the
+//!     Vec). The connection validates UTF-8 as it streams; the Assembler does not
+//!     again. The receive buffer and the Assembler's Vec persist across runs (as
+//!     in the other sans-IO adapters); a fresh `Connection` per run.
 //!   * encode: `Connection::send(Outgoing::Binary(..), &mut out[pos..])` into a
 //!     caller buffer sized exactly (`FrameHeader::encoded_len`), one pass (copy, or
 //!     copy+mask for a client). Client masking keys come from the harness's
@@ -41,8 +44,9 @@ mod imp {
 
     pub const AVAILABLE: bool = true;
 
-    /// Receive buffer of the documented loop (the crate's docs and echo_server use 64 KiB).
-    const RBUF_LEN: usize = MAX_READ;
+    /// Receive buffer of the documented loop: 64 KiB and room for a frame header, so
+    /// that a 64 KiB message fits whole (the crate docs; `tokio_echo`).
+    const RBUF_LEN: usize = MAX_READ + sockless::frame::MAX_HEADER_LEN;
 
     pub struct Decoder {
         rbuf: Vec<u8>,
@@ -70,20 +74,28 @@ mod imp {
             }
         }
 
-        /// The documented loop + `Assembler<Vec<u8>>` driving the connection.
+        /// The documented loop + `Assembler<Vec<u8>>` driving the connection, with
+        /// `Config::whole_frames_up_to` set to the receive buffer's length (as the
+        /// crate docs say), so that a frame that fits it is received whole, in place.
         pub fn decode(&mut self, input: &[u8], n: usize) -> Result<Check, String> {
-            self.decode_filled(input, n, false)
+            self.decode_filled(input, n, false, true)
         }
 
         /// `decode`; with `fill`, the receive buffer is filled by several reads before
-        /// processing (as one read of a socket with that much queued would).
-        pub fn decode_filled(&mut self, input: &[u8], n: usize, fill: bool) -> Result<Check, String> {
+        /// processing (as one read of a socket with that much queued would); `whole`:
+        /// `Config::whole_frames_up_to` is the buffer's length (otherwise every piece
+        /// is received as it lies, and a message in pieces is copied).
+        pub fn decode_filled(&mut self, input: &[u8], n: usize, fill: bool, whole: bool) -> Result<Check, String> {
             let Decoder { rbuf, asm, .. } = self;
             if asm.is_in_progress() {
                 // only after a failed run (preflight): start clean
                 *asm = Assembler::new(Vec::with_capacity(128 * 1024));
             }
-            let mut conn = Connection::server(Config::default());
+            let mut config = Config::default();
+            if whole {
+                config.whole_frames_up_to = rbuf.len();
+            }
+            let mut conn = Connection::server(config);
             let mut src = MemStream::reader(input);
             let (mut filled, mut count) = (0usize, 0usize);
             let mut c = Check::default();
