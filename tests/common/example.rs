@@ -6,7 +6,9 @@
 //!
 //! A [`Running`] child is killed (by its own PID, through its `Child`) when dropped, and what it
 //! wrote to stderr is printed if the test failed. A [`Server`] is one started on `127.0.0.1:0`
-//! that printed `listening on IP:PORT` first. Every wait here has a timeout.
+//! that printed `listening on IP:PORT` first. On Linux a test can also stop and resume a child
+//! ([`Running::signal`], by its PID) and count its open file descriptors. Every wait here has a
+//! timeout.
 //!
 //! And the small client side: [`connect`] with timeouts, [`read_some`] retrying `EINTR`,
 //! [`read_head`] for an HTTP head, and [`frame`] / [`read_frame`] for raw frames.
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// How long a server has to print its `listening on` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a signal sent with [`Running::signal`] has to take effect.
+pub const SIGNAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------------------------
 // The binaries
@@ -96,7 +100,16 @@ pub fn server_command(name: &str, sources: Sources, options: &[&str]) -> Command
 // The processes
 // ---------------------------------------------------------------------------------------------
 
-/// A child process, killed when dropped; its stderr (if piped) is printed if the test failed.
+/// What [`Running::signal`] sends.
+#[derive(Clone, Copy, Debug)]
+pub enum Signal {
+    /// `SIGSTOP`: the process stops until `SIGCONT`; what is sent to its sockets waits for it.
+    Stop,
+    /// `SIGCONT`.
+    Cont,
+}
+
+/// A child process, killed when dropped (a stopped one too: `SIGKILL` ends it); its stderr (if piped) is printed if the test failed.
 pub struct Running {
     /// The program's file name, without `.exe`.
     pub name: String,
@@ -158,6 +171,68 @@ impl Running {
                 return None;
             }
             thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends it `signal` by its PID (with `kill`), and waits (for [`SIGNAL_TIMEOUT`] at most)
+    /// until `/proc/PID/stat` shows it stopped, or running again.
+    #[cfg(target_os = "linux")]
+    pub fn signal(&self, signal: Signal) {
+        let pid = self.pid().to_string();
+        let (flag, want_stopped) = match signal {
+            Signal::Stop => ("-STOP", true),
+            Signal::Cont => ("-CONT", false),
+        };
+        let status = Command::new("kill")
+            .args([flag, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {flag} {pid}: {status}");
+        let deadline = Instant::now() + SIGNAL_TIMEOUT;
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+            // "PID (COMM) STATE ...": the state follows the last ')'.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.trim().chars().next());
+            if (state == Some('T')) == want_stopped {
+                return;
+            }
+            assert!(Instant::now() < deadline, "kill {flag}: state {state:?}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How many file descriptors it has open (`/proc/PID/fd`).
+    #[cfg(target_os = "linux")]
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("the child's fds")
+            .count()
+    }
+
+    /// Waits (for `timeout` at most) until it has `want` file descriptors open; `why` is for the
+    /// message if it does not.
+    #[cfg(target_os = "linux")]
+    pub fn wait_for_fds(&self, want: usize, timeout: Duration, why: &str) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let fds = self.open_fds();
+            if fds == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{why}: {} has {fds} file descriptors open after {timeout:?}, not {want}",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -225,6 +300,11 @@ impl Server {
             addr,
             process,
         }
+    }
+
+    /// The running process (its PID, signals, open file descriptors).
+    pub fn process(&self) -> &Running {
+        &self.process
     }
 }
 
