@@ -25,7 +25,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::example::{
-    connect, frame, read_head, read_some, Server, Signal, Sources, OP_BINARY, OP_TEXT,
+    connect, flood_until_stuck, frame, read_echoes, read_head, read_some, Server, Signal, Sources,
+    OP_BINARY, OP_CLOSE, OP_TEXT,
 };
 use common::raw_frame;
 
@@ -33,6 +34,9 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may take to act on what it was given once it runs again.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 const OP_PING: u8 = 0x9;
+const FLOOD_TIMEOUT: Duration = Duration::from_secs(60);
+/// `mio_echo`'s `CLOSE_TIMEOUT`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -173,4 +177,44 @@ fn a_reset_that_comes_with_the_last_data_frees_the_connection() {
     drop(tcp); // a RST
     process.signal(Signal::Cont);
     process.wait_for_fds(fds, SETTLE_TIMEOUT, "the reset connection");
+}
+
+/// A client that sends more than the server can write at once, then its Close, and half-closes
+/// (`shutdown(Write)`) before it reads: the server must write every echo and its Close reply
+/// before it lets the connection go (it dropped the connection at the FIN, and what was still
+/// waiting in its backlog with it).
+#[test]
+fn a_fin_behind_unwritten_echoes_waits_for_them() {
+    let server = mio_echo();
+    let mut tcp = upgrade(&server);
+    let mut sent = flood_until_stuck(&mut tcp, 4096, FLOOD_TIMEOUT);
+    let close = 1000u16.to_be_bytes();
+    tcp.write_all(&frame(OP_CLOSE, &close)).expect("a Close");
+    sent.close = Some(close.to_vec());
+    tcp.shutdown(Shutdown::Write).expect("FIN");
+    let echoed = read_echoes(&mut tcp, FLOOD_TIMEOUT);
+    assert_eq!(echoed, sent, "what came back, and what was sent");
+}
+
+/// The connection that waits for its output to be written after the client's FIN is still held
+/// no longer than the close deadline (5 s) when the client never reads.
+#[test]
+fn a_half_closed_client_that_does_not_read_is_dropped_at_the_close_deadline() {
+    let server = mio_echo();
+    let process = server.process();
+    let fds = process.open_fds();
+    let mut tcp = upgrade(&server);
+    flood_until_stuck(&mut tcp, 4096, FLOOD_TIMEOUT);
+    tcp.shutdown(Shutdown::Write).expect("FIN");
+    let held = Instant::now();
+    process.wait_for_fds(
+        fds,
+        CLOSE_TIMEOUT + SETTLE_TIMEOUT,
+        "the half-closed connection",
+    );
+    assert!(
+        held.elapsed() > CLOSE_TIMEOUT / 2,
+        "dropped after {:?}, before its output could be written",
+        held.elapsed()
+    );
 }
