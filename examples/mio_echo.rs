@@ -370,7 +370,7 @@ impl Client {
                     pos = head_len;
                 }
                 Ok(Upgrade::Refused(why)) => {
-                    eprintln!("{}: {why}", self.tcp.peer_addr()?);
+                    eprintln!("{}: {why}", common::peer(&self.tcp.peer_addr()));
                     return Ok((input.len(), true));
                 }
                 Err(e) => return Err(io::Error::other(e)),

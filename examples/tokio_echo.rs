@@ -204,7 +204,7 @@ impl WsStream {
                     }))
                 }
                 Upgrade::Refused(why) => {
-                    eprintln!("{}: {why}", tcp.peer_addr()?);
+                    eprintln!("{}: {why}", common::peer(&tcp.peer_addr()));
                     close(&mut tcp, &mut out, &mut rbuf).await?;
                     return Ok(None);
                 }
@@ -259,7 +259,7 @@ impl WsStream {
                     Ok(Recv::NeedInput | Recv::Closed) => break,
                     Err(e) => {
                         // Its Close (1002, 1007, 1009) is queued.
-                        eprintln!("{}: {e}", self.tcp.peer_addr()?);
+                        eprintln!("{}: {e}", common::peer(&self.tcp.peer_addr()));
                         break;
                     }
                 };

@@ -75,6 +75,15 @@ pub fn announce(local: SocketAddr) -> io::Result<()> {
     stdout.flush()
 }
 
+/// A peer's address for the log, from `peer_addr()`; `(peer gone)` if the socket no longer knows
+/// it (the peer reset the connection), so that logging never fails a connection.
+pub fn peer(addr: &io::Result<SocketAddr>) -> String {
+    match addr {
+        Ok(addr) => addr.to_string(),
+        Err(_) => "(peer gone)".to_owned(),
+    }
+}
+
 /// An encoder error that may just mean "give me `needed` bytes".
 pub trait TooSmall {
     fn needed(&self) -> Option<usize>;
