@@ -43,10 +43,14 @@ use sockless::deflate::{ClientNegotiation, Deflate, DeflateConfig, DeflateError}
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{
-    CloseCode, Config, Connection, DataKind, Event, HandshakeError, OsRandom, Outgoing, Recv, Rsv,
+    CloseCode, Connection, DataKind, Event, HandshakeError, OsRandom, Outgoing, Recv, Rsv,
     SendError, State, Status,
 };
 
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/limits.rs"]
+mod limits;
 #[path = "common/url.rs"]
 mod url;
 use url::{connect, parse_url, Url};
@@ -92,18 +96,14 @@ struct Options {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
     let mut url = None;
-    let mut max_message = 16 << 20;
+    let mut max_message = limits::DEFAULT_MAX_MESSAGE;
     let mut protocols = Vec::new();
     let mut deflate = true;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--max-message" => {
                 let value = args.next().ok_or("--max-message needs a value")?;
-                max_message = value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| usize::try_from(n).is_ok())
-                    .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
+                max_message = limits::max_message(&value)?;
             }
             "--protocol" => protocols.push(args.next().ok_or("--protocol needs a value")?),
             "--no-deflate" => deflate = false,
@@ -121,24 +121,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse_args(args.into_iter()) {
+    let opts = match cli::parse("echo_client", USAGE, parse_args) {
         Ok(opts) => opts,
-        Err(msg) => {
-            eprintln!("echo_client: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
     match run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(msg)) => {
-            eprintln!("echo_client: {msg}\n{USAGE}");
-            ExitCode::from(2)
-        }
+        Err(Failure::Usage(msg)) => cli::usage_error("echo_client", USAGE, &msg),
         Err(Failure::Failed(e)) => {
             eprintln!("echo_client: {e}");
             ExitCode::FAILURE
@@ -160,9 +149,7 @@ impl<E: Into<Box<dyn Error>>> From<E> for Failure {
 }
 
 fn run(opts: &Options) -> std::result::Result<(), Failure> {
-    let mut config = Config::default();
-    config.max_message_len = opts.max_message;
-    config.max_frame_len = opts.max_message;
+    let config = limits::config(opts.max_message);
 
     // Phase 1: the opening handshake. The request is encoded before connecting: sockless needs no
     // socket for that, and a host, path or subprotocol that cannot be sent is an argument error.

@@ -74,11 +74,18 @@ use std::time::{Duration, Instant};
 
 use sockless::deflate::{Deflate, DeflateConfig, DeflateError, ServerNegotiation};
 use sockless::frame::{MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
-use sockless::handshake::{Accept, Origin, ServerHandshake, EMPTY_HEADER};
+use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, HandshakeError, Outgoing, Recv, Rsv, SendError,
     State, Status,
 };
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/limits.rs"]
+mod limits;
+#[path = "common/origin.rs"]
+mod origin;
 
 const USAGE: &str = "usage: echo_server [ADDR] [--max-message BYTES] [--protocol NAME]...\n\
      \x20                  [--max-connections N] [--handshake-timeout SECS] [--idle-timeout SECS]\n\
@@ -190,7 +197,7 @@ struct Timeouts {
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
     let mut opts = Options {
         addr: "127.0.0.1:9001".to_owned(),
-        max_message: 16 << 20,
+        max_message: limits::DEFAULT_MAX_MESSAGE,
         protocols: Vec::new(),
         max_connections: 1024,
         timeouts: Timeouts {
@@ -207,12 +214,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--max-message" => {
-                let value = value()?;
-                opts.max_message = value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| usize::try_from(n).is_ok())
-                    .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
+                opts.max_message = limits::max_message(&value()?)?;
             }
             "--protocol" => opts.protocols.push(value()?),
             "--max-connections" => {
@@ -227,15 +229,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
             "--idle-timeout" => opts.timeouts.idle = seconds(&arg, &value()?)?,
             "--close-timeout" => opts.timeouts.close = seconds(&arg, &value()?)?,
             "--write-timeout" => opts.timeouts.write = seconds(&arg, &value()?)?,
-            "--allow-origin" => {
-                let value = value()?;
-                if value != "null" && Origin::parse(&value).is_none() {
-                    return Err(format!(
-                        "bad --allow-origin value {value:?} (scheme://host[:port], or null)"
-                    ));
-                }
-                opts.allow_origins.push(value);
-            }
+            "--allow-origin" => opts.allow_origins.push(origin::allow_origin(value()?)?),
             "--no-deflate" => opts.deflate = false,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
@@ -260,17 +254,9 @@ fn seconds(flag: &str, value: &str) -> std::result::Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse_args(args.into_iter()) {
+    let opts = match cli::parse("echo_server", USAGE, parse_args) {
         Ok(opts) => opts,
-        Err(msg) => {
-            eprintln!("echo_server: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
 
     let listener = match TcpListener::bind(&opts.addr) {
@@ -291,9 +277,7 @@ fn main() -> ExitCode {
     }
 
     // One configuration for every connection: it bounds the handshake, frames and messages.
-    let mut config = Config::default();
-    config.max_message_len = opts.max_message;
-    config.max_frame_len = opts.max_message;
+    let config = limits::config(opts.max_message);
     let protocols: Arc<[String]> = opts.protocols.into();
     let allow_origins: Arc<[String]> = opts.allow_origins.into();
     let timeouts = opts.timeouts;

@@ -45,7 +45,9 @@
 //! Pongs and the Close reply are the core's (`auto_pong`, `auto_close`). Once the connection is
 //! `Closed`, or the handshake was answered with a 4xx or the page, the server writes what is
 //! left, sends its FIN, and drops what the client still sends until the client's FIN; at
-//! [`CLOSE_TIMEOUT`] it closes the socket regardless. The request head must arrive within
+//! [`CLOSE_TIMEOUT`] it closes the socket regardless. A client's FIN that comes while output for
+//! it still waits (a client may half-close and read on) ends the connection once that output is
+//! written, again within [`CLOSE_TIMEOUT`]. The request head must arrive within
 //! [`HANDSHAKE_TIMEOUT`].
 
 use std::cmp::Reverse;
@@ -105,12 +107,15 @@ enum Phase {
     Open(Connection),
     /// Our last word is queued: the connection ends at the client's FIN, or at the deadline.
     Closing(Instant),
+    /// The client's FIN came while output for it was still waiting: nothing more is read, and the
+    /// connection ends once the backlog is written, or at the deadline.
+    HalfClosed(Instant),
 }
 
 impl Phase {
     fn deadline(&self) -> Option<Instant> {
         match self {
-            Phase::Handshake(_, at) | Phase::Closing(at) => Some(*at),
+            Phase::Handshake(_, at) | Phase::Closing(at) | Phase::HalfClosed(at) => Some(*at),
             Phase::Open(_) => None,
         }
     }
@@ -258,6 +263,9 @@ impl Server {
         let Some(client) = self.clients[i].as_mut() else {
             return;
         };
+        if let Phase::HalfClosed(_) = client.phase {
+            return; // nothing more comes
+        }
         loop {
             if client.backlog.len() > BACKLOG_LIMIT {
                 return; // read again once the backlog drains
@@ -265,7 +273,12 @@ impl Server {
             let carried = client.carry.len();
             self.rbuf[..carried].copy_from_slice(&client.carry);
             let n = match client.tcp.read(&mut self.rbuf[carried..]) {
-                Ok(0) => break, // the client's FIN
+                // The client's FIN: what it is still owed goes out first.
+                Ok(0) if !client.backlog.is_empty() => {
+                    client.half_closed(i, &mut self.deadlines);
+                    return;
+                }
+                Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -328,7 +341,8 @@ impl Server {
                 result = client.tcp.shutdown(Shutdown::Write);
             }
         }
-        if result.is_err() {
+        let done = matches!(client.phase, Phase::HalfClosed(_)) && client.backlog.is_empty();
+        if result.is_err() || done {
             self.drop_client(i);
         } else if paused && client.backlog.len() <= BACKLOG_LIMIT {
             // The events that came while it was paused, a hang-up among them, were not acted on.
@@ -356,7 +370,7 @@ impl Client {
                     pos = head_len;
                 }
                 Ok(Upgrade::Refused(why)) => {
-                    eprintln!("{}: {why}", self.tcp.peer_addr()?);
+                    eprintln!("{}: {why}", common::peer(&self.tcp.peer_addr()));
                     return Ok((input.len(), true));
                 }
                 Err(e) => return Err(io::Error::other(e)),
@@ -419,6 +433,21 @@ impl Client {
         let written = out.len();
         batch.out.consume(written);
         Ok(())
+    }
+
+    /// The client's FIN came while the backlog still holds output: read no more, and keep the
+    /// connection until the backlog is written, within the close deadline (the one running
+    /// already, if the connection was closing).
+    fn half_closed(&mut self, i: usize, deadlines: &mut BinaryHeap<Reverse<(Instant, usize)>>) {
+        let deadline = match self.phase {
+            Phase::Closing(deadline) => deadline,
+            _ => {
+                let deadline = Instant::now() + CLOSE_TIMEOUT;
+                deadlines.push(Reverse((deadline, i)));
+                deadline
+            }
+        };
+        self.phase = Phase::HalfClosed(deadline);
     }
 
     /// The server's end: once the backlog is written, send the FIN; the deadline runs from now.

@@ -45,6 +45,8 @@
 //! `Closed` (both Closes exchanged, or a protocol error's Close queued), the server writes what
 //! is left, sends its FIN, and reads until the client's FIN, all within [`CLOSE_TIMEOUT`]
 //! (closing with unread input would reset the connection and could destroy the last frames).
+//! A client's FIN without a closing handshake ends the connection once the output still waiting
+//! for it is written (a client may half-close and read on), again within [`CLOSE_TIMEOUT`].
 //! The request head must arrive within [`HANDSHAKE_TIMEOUT`]. An idle timeout would wrap
 //! `next()` in `tokio::time::timeout`.
 //!
@@ -204,7 +206,7 @@ impl WsStream {
                     }))
                 }
                 Upgrade::Refused(why) => {
-                    eprintln!("{}: {why}", tcp.peer_addr()?);
+                    eprintln!("{}: {why}", common::peer(&tcp.peer_addr()));
                     close(&mut tcp, &mut out, &mut rbuf).await?;
                     return Ok(None);
                 }
@@ -259,7 +261,7 @@ impl WsStream {
                     Ok(Recv::NeedInput | Recv::Closed) => break,
                     Err(e) => {
                         // Its Close (1002, 1007, 1009) is queued.
-                        eprintln!("{}: {e}", self.tcp.peer_addr()?);
+                        eprintln!("{}: {e}", common::peer(&self.tcp.peer_addr()));
                         break;
                     }
                 };
@@ -279,7 +281,11 @@ impl WsStream {
             self.filled -= self.pos;
             self.pos = 0;
             if !self.write_or_read().await? {
-                return Ok(None); // the client closed TCP without a closing handshake
+                // The client's FIN, without a closing handshake. It may have only half-closed
+                // and still read: what it is owed goes out first, within CLOSE_TIMEOUT.
+                let written = write_all(&mut self.tcp, &mut self.out, &[]);
+                timeout(CLOSE_TIMEOUT, written).await??;
+                return Ok(None);
             }
         }
     }

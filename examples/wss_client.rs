@@ -29,11 +29,15 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
-use sockless::{Config, OsRandom, Status};
+use sockless::{OsRandom, Status};
 
 #[path = "common/stream_echo.rs"]
 mod stream_echo;
 use stream_echo::{Result, Wire, RBUF_LEN, WBUF_LEN};
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/limits.rs"]
+mod limits;
 #[path = "common/url.rs"]
 mod url;
 use url::{connect, parse_url, Url};
@@ -59,18 +63,13 @@ struct Options {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
     let (mut url, mut ca) = (None, None);
-    let mut max_message = 16 << 20;
+    let mut max_message = limits::DEFAULT_MAX_MESSAGE;
     let mut protocols = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--max-message" => {
-                let value = value()?;
-                max_message = value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| usize::try_from(n).is_ok())
-                    .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
+                max_message = limits::max_message(&value()?)?;
             }
             "--protocol" => protocols.push(value()?),
             "--ca" => ca = Some(PathBuf::from(value()?)),
@@ -88,17 +87,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse_args(args.into_iter()) {
+    let opts = match cli::parse("wss_client", USAGE, parse_args) {
         Ok(opts) => opts,
-        Err(msg) => {
-            eprintln!("wss_client: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
     match run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,9 +128,7 @@ fn tls_config(ca: Option<&PathBuf>) -> Result<ClientConfig> {
 }
 
 fn run(opts: &Options) -> Result<()> {
-    let mut config = Config::default();
-    config.max_message_len = opts.max_message;
-    config.max_frame_len = opts.max_message;
+    let config = limits::config(opts.max_message);
     let tls = Arc::new(tls_config(opts.ca.as_ref())?);
     let server_name = ServerName::try_from(opts.url.host.clone())
         .map_err(|e| format!("{}: {e}", opts.url.host))?;

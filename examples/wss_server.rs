@@ -39,9 +39,15 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use sockless::handshake::{Accept, Origin, ServerHandshake, EMPTY_HEADER};
+use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 use sockless::{Config, Status};
 
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/limits.rs"]
+mod limits;
+#[path = "common/origin.rs"]
+mod origin;
 #[path = "common/stream_echo.rs"]
 mod stream_echo;
 use stream_echo::{Result, Wire, RBUF_LEN, WBUF_LEN};
@@ -86,7 +92,7 @@ enum Identity {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Options, String> {
     let mut addr = None;
-    let mut max_message = 16 << 20;
+    let mut max_message = limits::DEFAULT_MAX_MESSAGE;
     let mut protocols = Vec::new();
     let (mut cert, mut key, mut cert_out) = (None, None, None);
     let mut allow_origins = Vec::new();
@@ -94,26 +100,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--max-message" => {
-                let value = value()?;
-                max_message = value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| usize::try_from(n).is_ok())
-                    .ok_or_else(|| format!("bad --max-message value {value:?}"))?;
+                max_message = limits::max_message(&value()?)?;
             }
             "--protocol" => protocols.push(value()?),
             "--cert" => cert = Some(PathBuf::from(value()?)),
             "--key" => key = Some(PathBuf::from(value()?)),
             "--cert-out" => cert_out = Some(PathBuf::from(value()?)),
-            "--allow-origin" => {
-                let value = value()?;
-                if value != "null" && Origin::parse(&value).is_none() {
-                    return Err(format!(
-                        "bad --allow-origin value {value:?} (scheme://host[:port], or null)"
-                    ));
-                }
-                allow_origins.push(value);
-            }
+            "--allow-origin" => allow_origins.push(origin::allow_origin(value()?)?),
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
             _ => addr = Some(arg),
@@ -135,17 +128,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Opt
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse_args(args.into_iter()) {
+    let opts = match cli::parse("wss_server", USAGE, parse_args) {
         Ok(opts) => opts,
-        Err(msg) => {
-            eprintln!("wss_server: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
     match run(opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,9 +152,7 @@ fn run(opts: Options) -> Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    let mut config = Config::default();
-    config.max_message_len = opts.max_message;
-    config.max_frame_len = opts.max_message;
+    let config = limits::config(opts.max_message);
     let site = Arc::new(Site {
         config,
         protocols: opts.protocols,

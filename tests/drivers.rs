@@ -17,6 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::example::{connect, Server, Sources};
+#[cfg(target_os = "linux")]
+use common::example::{flood_until_stuck, read_echoes};
 use sockless::handshake::{ClientHandshake, ClientRequest, EMPTY_HEADER};
 use sockless::{
     CloseCode, Config, Connection, DataKind, Event, OsRandom, Outgoing, Recv, State, Status,
@@ -26,6 +28,9 @@ const EXAMPLES: [&str; 2] = ["tokio_echo", "mio_echo"];
 /// Besides `examples/NAME.rs`, what a built example must not be older than.
 const SOURCES: Sources = Sources::OwnAnd(&["examples/common/mod.rs"]);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// For a test that sends megabytes before it reads.
+#[cfg(target_os = "linux")]
+const FLOOD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `test` against each example in turn, started on `127.0.0.1:0` with two subprotocols.
 fn each_example(test: impl Fn(&Server)) {
@@ -339,5 +344,24 @@ fn fifty_concurrent_connections() {
             }
         }
         clients.into_iter().for_each(Client::close);
+    });
+}
+
+/// A client that sends more than the server can write at once and half-closes
+/// (`shutdown(Write)`) before it reads gets every echo: the server writes what it holds before it
+/// lets the connection go (`tokio_echo` and `mio_echo` dropped it at the client's FIN).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_half_closed_client_gets_every_echo() {
+    each_example(|server| {
+        let mut tcp = Client::open(server, &[]).tcp;
+        let sent = flood_until_stuck(&mut tcp, 4096, FLOOD_TIMEOUT);
+        tcp.shutdown(std::net::Shutdown::Write).expect("FIN");
+        let echoed = read_echoes(&mut tcp, FLOOD_TIMEOUT);
+        assert_eq!(
+            echoed, sent,
+            "{}: what came back, and what was sent",
+            server.name
+        );
     });
 }

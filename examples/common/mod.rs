@@ -9,6 +9,8 @@ use std::process;
 use sockless::handshake::{Accept, ServerHandshake, EMPTY_HEADER};
 use sockless::{BufferTooSmall, Config, Connection, HandshakeError, SendError, Status};
 
+mod limits;
+
 /// The command line, as `echo_server` takes it (minus its deadline and connection-cap options).
 pub struct Options {
     pub addr: String,
@@ -31,7 +33,7 @@ pub fn options(name: &str) -> Options {
         config: Config::default(),
         protocols: Vec::new(),
     };
-    let mut max_message: u64 = 16 << 20;
+    let mut max_message = limits::DEFAULT_MAX_MESSAGE;
     let mut addr = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -42,11 +44,7 @@ pub fn options(name: &str) -> Options {
                 process::exit(0);
             }
             "--max-message" => value().and_then(|v| {
-                max_message = v
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| usize::try_from(n).is_ok())
-                    .ok_or(format!("bad --max-message value {v:?}"))?;
+                max_message = limits::max_message(&v)?;
                 Ok(())
             }),
             "--protocol" => value().map(|v| opts.protocols.push(v)),
@@ -63,8 +61,7 @@ pub fn options(name: &str) -> Options {
         }
     }
     opts.addr = addr.unwrap_or(opts.addr);
-    opts.config.max_message_len = max_message;
-    opts.config.max_frame_len = max_message;
+    opts.config = limits::config(max_message);
     opts
 }
 
@@ -73,6 +70,15 @@ pub fn announce(local: SocketAddr) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "listening on {local}")?;
     stdout.flush()
+}
+
+/// A peer's address for the log, from `peer_addr()`; `(peer gone)` if the socket no longer knows
+/// it (the peer reset the connection), so that logging never fails a connection.
+pub fn peer(addr: &io::Result<SocketAddr>) -> String {
+    match addr {
+        Ok(addr) => addr.to_string(),
+        Err(_) => "(peer gone)".to_owned(),
+    }
 }
 
 /// An encoder error that may just mean "give me `needed` bytes".

@@ -6,12 +6,14 @@
 //!
 //! A [`Running`] child is killed (by its own PID, through its `Child`) when dropped, and what it
 //! wrote to stderr is printed if the test failed. A [`Server`] is one started on `127.0.0.1:0`
-//! that printed `listening on IP:PORT` first. Every wait here has a timeout.
+//! that printed `listening on IP:PORT` first. On Linux a test can also stop and resume a child
+//! ([`Running::signal`], by its PID) and count its open file descriptors. Every wait here has a
+//! timeout.
 //!
 //! And the small client side: [`connect`] with timeouts, [`read_some`] retrying `EINTR`,
 //! [`read_head`] for an HTTP head, and [`frame`] / [`read_frame`] for raw frames.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// How long a server has to print its `listening on` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a signal sent with [`Running::signal`] has to take effect.
+pub const SIGNAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------------------------
 // The binaries
@@ -96,7 +100,16 @@ pub fn server_command(name: &str, sources: Sources, options: &[&str]) -> Command
 // The processes
 // ---------------------------------------------------------------------------------------------
 
-/// A child process, killed when dropped; its stderr (if piped) is printed if the test failed.
+/// What [`Running::signal`] sends.
+#[derive(Clone, Copy, Debug)]
+pub enum Signal {
+    /// `SIGSTOP`: the process stops until `SIGCONT`; what is sent to its sockets waits for it.
+    Stop,
+    /// `SIGCONT`.
+    Cont,
+}
+
+/// A child process, killed when dropped (a stopped one too: `SIGKILL` ends it); its stderr (if piped) is printed if the test failed.
 pub struct Running {
     /// The program's file name, without `.exe`.
     pub name: String,
@@ -158,6 +171,68 @@ impl Running {
                 return None;
             }
             thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends it `signal` by its PID (with `kill`), and waits (for [`SIGNAL_TIMEOUT`] at most)
+    /// until `/proc/PID/stat` shows it stopped, or running again.
+    #[cfg(target_os = "linux")]
+    pub fn signal(&self, signal: Signal) {
+        let pid = self.pid().to_string();
+        let (flag, want_stopped) = match signal {
+            Signal::Stop => ("-STOP", true),
+            Signal::Cont => ("-CONT", false),
+        };
+        let status = Command::new("kill")
+            .args([flag, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {flag} {pid}: {status}");
+        let deadline = Instant::now() + SIGNAL_TIMEOUT;
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+            // "PID (COMM) STATE ...": the state follows the last ')'.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.trim().chars().next());
+            if (state == Some('T')) == want_stopped {
+                return;
+            }
+            assert!(Instant::now() < deadline, "kill {flag}: state {state:?}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How many file descriptors it has open (`/proc/PID/fd`).
+    #[cfg(target_os = "linux")]
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("the child's fds")
+            .count()
+    }
+
+    /// Waits (for `timeout` at most) until it has `want` file descriptors open; `why` is for the
+    /// message if it does not.
+    #[cfg(target_os = "linux")]
+    pub fn wait_for_fds(&self, want: usize, timeout: Duration, why: &str) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let fds = self.open_fds();
+            if fds == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{why}: {} has {fds} file descriptors open after {timeout:?}, not {want}",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -226,6 +301,11 @@ impl Server {
             process,
         }
     }
+
+    /// The running process (its PID, signals, open file descriptors).
+    pub fn process(&self) -> &Running {
+        &self.process
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +368,7 @@ pub fn read_head(stream: &mut impl Read) -> String {
 // Raw frames
 // ---------------------------------------------------------------------------------------------
 
+pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
 pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
@@ -302,8 +383,16 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// Parses one whole server frame (final, unmasked) from the front of `bytes`: its opcode, its
 /// payload and its length on the wire, or `None` if `bytes` holds less than a frame.
 pub fn parse_frame(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let (fin, opcode, payload, len) = parse_any_frame(bytes)?;
+    assert!(fin, "a final frame");
+    Some((opcode, payload.to_vec(), len))
+}
+
+/// Parses one whole server frame (unmasked, final or not) from the front of `bytes`: FIN, opcode,
+/// payload and length on the wire; `None` if `bytes` holds less than a frame.
+pub fn parse_any_frame(bytes: &[u8]) -> Option<(bool, u8, &[u8], usize)> {
     let (&b0, &b1) = (bytes.first()?, bytes.get(1)?);
-    assert_eq!(b0 & 0xf0, 0x80, "a final frame without RSV bits");
+    assert_eq!(b0 & 0x70, 0, "RSV bits in a server frame");
     assert_eq!(b1 & 0x80, 0, "the server must not mask");
     let (len, start) = match b1 & 0x7f {
         126 => (
@@ -317,7 +406,7 @@ pub fn parse_frame(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
         n => (n as usize, 2),
     };
     let payload = bytes.get(start..start + len)?;
-    Some((b0 & 0x0f, payload.to_vec(), start + len))
+    Some((b0 & 0x80 != 0, b0 & 0x0f, payload, start + len))
 }
 
 /// Reads one whole server frame, and nothing past it.
@@ -347,4 +436,147 @@ pub fn read_frame(stream: &mut impl Read) -> (u8, Vec<u8>) {
 pub fn close_code(payload: &[u8]) -> u16 {
     assert!(payload.len() >= 2, "a Close without a code: {payload:?}");
     u16::from_be_bytes([payload[0], payload[1]])
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client that half-closes while the server still holds output for it (Linux: the queues are
+// read from /proc/net/tcp)
+// ---------------------------------------------------------------------------------------------
+
+/// Binary messages sent ([`flood_until_stuck`]), or echoed ([`read_echoes`]); message `i` is
+/// `len` bytes of `i as u8`.
+#[derive(Debug, PartialEq)]
+pub struct Echoed {
+    /// Whole binary messages.
+    pub messages: usize,
+    /// Payload bytes (echoed: in every frame of those messages and of one cut short).
+    pub payload: usize,
+    /// The payload of the Close (sent, or the server's).
+    pub close: Option<Vec<u8>>,
+}
+
+/// The messages [`flood_until_stuck`] sends go in bursts of this many.
+const BURST: usize = 16;
+/// The most it sends before it gives up finding the server's output stuck.
+const MOST_FLOODED: usize = 64 << 20;
+
+/// On an upgraded loopback connection (nothing read past the 101): sends binary messages of
+/// `len` bytes, reading nothing, until the server has read all of them and holds output it has
+/// not written: more payload was sent than the kernel holds for the client (in the server's send
+/// queue and the client's receive queue, read from `/proc/net/tcp`) once those settle. Returns
+/// what was sent; every wait is bounded by `timeout`.
+#[cfg(target_os = "linux")]
+pub fn flood_until_stuck(tcp: &mut TcpStream, len: usize, timeout: Duration) -> Echoed {
+    let client = tcp.local_addr().expect("the client's address");
+    let server = tcp.peer_addr().expect("the server's address");
+    let give_up = Instant::now() + timeout;
+    let mut sent = Echoed {
+        messages: 0,
+        payload: 0,
+        close: None,
+    };
+    loop {
+        for _ in 0..BURST {
+            let message = vec![sent.messages as u8; len];
+            tcp.write_all(&frame(OP_BINARY, &message))
+                .expect("write a message");
+            sent.messages += 1;
+            sent.payload += len;
+        }
+        // Settled: the server has read everything, and its send queue no longer changes.
+        let mut unsent = usize::MAX;
+        loop {
+            let (queued, unread) = tcp_queues(server, client);
+            if unread == 0 && queued == unsent {
+                break;
+            }
+            unsent = queued;
+            assert!(
+                Instant::now() < give_up,
+                "the server stopped reading after {sent:?} ({unread} bytes unread), its output \
+                 not found stuck"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        let (_, received) = tcp_queues(client, server);
+        if sent.payload > unsent + received {
+            return sent;
+        }
+        assert!(
+            sent.payload < MOST_FLOODED,
+            "{sent:?} sent and the server's output is not stuck"
+        );
+    }
+}
+
+/// Reads until the server's EOF (or a reset), checking each byte the server echoes of the
+/// messages [`flood_until_stuck`] sent; returns what came back. Bounded by `timeout`.
+pub fn read_echoes(tcp: &mut TcpStream, timeout: Duration) -> Echoed {
+    let give_up = Instant::now() + timeout;
+    let mut echoed = Echoed {
+        messages: 0,
+        payload: 0,
+        close: None,
+    };
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        assert!(
+            Instant::now() < give_up,
+            "no EOF within {timeout:?}: {echoed:?}"
+        );
+        let n = match read_some(tcp, &mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!("reading the echoes: {e} after {echoed:?}"),
+        };
+        if n == 0 {
+            // (Inside a frame, if the server dropped output it had: `echoed` then falls short.)
+            return echoed;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        let mut at = 0;
+        while let Some((fin, opcode, payload, frame_len)) = parse_any_frame(&bytes[at..]) {
+            at += frame_len;
+            assert!(echoed.close.is_none(), "a frame after the Close");
+            match opcode {
+                OP_BINARY | OP_CONTINUATION => {
+                    let want = echoed.messages as u8;
+                    assert!(
+                        payload.iter().all(|&b| b == want),
+                        "message {} echoed wrong (after {echoed:?})",
+                        echoed.messages
+                    );
+                    echoed.payload += payload.len();
+                    echoed.messages += usize::from(fin);
+                }
+                OP_CLOSE => echoed.close = Some(payload.to_vec()),
+                other => panic!("opcode {other:#x} in the echoes (after {echoed:?})"),
+            }
+        }
+        bytes.drain(..at);
+    }
+}
+
+/// The queues of the IPv4 TCP socket from `local` to `remote`, from `/proc/net/tcp`: bytes
+/// written and not yet acknowledged, and bytes received and not yet read.
+#[cfg(target_os = "linux")]
+pub fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> (usize, usize) {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    // "sl local_address rem_address st tx_queue:rx_queue ...", addresses as "0100007F:1F90".
+    let port = |field: &str| {
+        let hex = field.rsplit(':').next().unwrap_or_default();
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let queue = |hex: &str| usize::from_str_radix(hex, 16).expect("a queue length");
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, from, to, _, queues, ..] = fields[..] else {
+            continue;
+        };
+        if port(from) == Some(local.port()) && port(to) == Some(remote.port()) {
+            let (tx, rx) = queues.split_once(':').expect("tx_queue:rx_queue");
+            return (queue(tx), queue(rx));
+        }
+    }
+    panic!("no socket from {local} to {remote} in /proc/net/tcp")
 }
