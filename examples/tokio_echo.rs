@@ -74,8 +74,8 @@ use common::{OutBuf, Upgrade};
 
 /// The receive buffer. Any size from 139 bytes works (headers and control frames are taken
 /// whole); a larger one means fewer reads and more messages whole in one piece. A frame that fits
-/// (so a 64 KiB message with its header) is read whole before it is received, and echoed from
-/// where it lies.
+/// (so a 64 KiB message with its header) is received whole (`Config::whole_frames_up_to`), and
+/// echoed from where it lies.
 const RBUF_LEN: usize = 64 * 1024 + MAX_HEADER_LEN;
 /// Echoes up to this size are always copied into the output buffer; larger ones only while more
 /// input is buffered, otherwise they are written in place.
@@ -174,12 +174,15 @@ impl WsStream {
     /// Reads the request head and answers it. `None` if the client was refused (or left).
     pub async fn accept(
         mut tcp: TcpStream,
-        config: Config,
+        mut config: Config,
         protocols: &[String],
     ) -> io::Result<Option<Self>> {
         tcp.set_nodelay(true)?;
         let mut rbuf = vec![0u8; RBUF_LEN].into_boxed_slice();
         let mut out = OutBuf::default();
+        // A frame that fits the buffer is received whole, in place (otherwise its pieces would be
+        // copied into `msg`).
+        config.whole_frames_up_to = RBUF_LEN;
         let mut handshake = ServerHandshake::new(config);
         let mut filled = 0;
         loop {
@@ -221,14 +224,6 @@ impl WsStream {
         }
         loop {
             while self.pos < self.filled {
-                // A frame that fits the buffer is taken whole, in place: read the rest of it
-                // first (otherwise its pieces would be copied into `msg`).
-                let input = &self.rbuf[self.pos..self.filled];
-                if let Some(n) = self.conn.whole_frame_len(input) {
-                    if n > input.len() && n <= self.rbuf.len() {
-                        break;
-                    }
-                }
                 let r = self.conn.receive(&mut self.rbuf[self.pos..self.filled]);
                 let end = self.pos + r.consumed;
                 let done = match r.result {
