@@ -5,8 +5,8 @@
 use crate::config::Config;
 use crate::error::{BufferTooSmall, ProtocolError, SendError};
 use crate::frame::{
-    apply_mask, copy_masked, unmask_reporting_ascii, CloseCode, CloseFrame, DataKind, FrameHeader,
-    OpCode, Rsv,
+    apply_mask, copy_masked, copy_short, unmask_reporting_ascii, CloseCode, CloseFrame, DataKind,
+    FrameHeader, OpCode, Rsv,
 };
 use crate::rand::{NoRandom, RandomSource};
 use crate::utf8::Utf8Validator;
@@ -1023,7 +1023,7 @@ impl<R: RandomSource> Connection<R> {
             .get_mut(..2 + payload.len())?
             .split_first_chunk_mut::<2>()?;
         *head = [b0, payload.len() as u8];
-        body.copy_from_slice(payload);
+        copy_short(body, payload);
         Some(2 + payload.len())
     }
 

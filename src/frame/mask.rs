@@ -151,6 +151,46 @@ pub fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// `dst.copy_from_slice(src)` for the at most 125 bytes of a short frame, in overlapping steps of
+/// a fixed size (16, 8 or 4 bytes, each a single load and store) instead of a `memcpy` call,
+/// which cost more than the copy: a 16-byte server send took 1.6x the time of a hand-written
+/// fixed-size copy. Copies `min(src.len(), dst.len())` bytes.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len().min(dst.len());
+    let (Some(dst), Some(src)) = (dst.get_mut(..n), src.get(..n)) else {
+        return;
+    };
+    if n >= 16 {
+        let mut at = 0;
+        while at + 16 < n {
+            copy_fixed::<16>(dst, src, at);
+            at += 16;
+        }
+        copy_fixed::<16>(dst, src, n - 16);
+    } else if n >= 8 {
+        copy_fixed::<8>(dst, src, 0);
+        copy_fixed::<8>(dst, src, n - 8);
+    } else if n >= 4 {
+        copy_fixed::<4>(dst, src, 0);
+        copy_fixed::<4>(dst, src, n - 4);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
+/// Copies the `N` bytes at `at` (which the caller keeps in bounds).
+#[inline(always)]
+fn copy_fixed<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+    let d = dst.get_mut(at..).and_then(|d| d.first_chunk_mut::<N>());
+    let s = src.get(at..).and_then(|s| s.first_chunk::<N>());
+    if let (Some(d), Some(s)) = (d, s) {
+        *d = *s;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +219,22 @@ mod tests {
                     len < 64 && plain[..len].is_ascii(),
                     "len {len} high {high:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn short_copies_copy_every_length_exactly() {
+        let src: [u8; 130] = core::array::from_fn(|i| i as u8 ^ 0x5A);
+        for len in 0..=128 {
+            for start in 0..2 {
+                let mut dst = [0u8; 131];
+                copy_short(&mut dst[start..start + len], &src[..len]);
+                assert_eq!(dst[start..start + len], src[..len], "len {len}");
+                assert!(dst[..start]
+                    .iter()
+                    .chain(&dst[start + len..])
+                    .all(|&b| b == 0));
             }
         }
     }

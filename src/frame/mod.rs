@@ -8,8 +8,8 @@ mod mask;
 
 pub use close::{CloseCode, CloseFrame};
 pub use header::{FrameHeader, MAX_CONTROL_FRAME_LEN, MAX_HEADER_LEN};
-pub(crate) use mask::unmask_reporting_ascii;
 pub use mask::{apply_mask, copy_masked};
+pub(crate) use mask::{copy_short, unmask_reporting_ascii};
 
 /// A frame opcode (RFC 6455 5.2). The reserved values 3-7 and 11-15 have no variant: decoding them
 /// fails with [`ProtocolError::UnknownOpcode`](crate::ProtocolError::UnknownOpcode).
