@@ -189,11 +189,9 @@ fn encode_contenders<'a>(inp: &'a EncodeInput, client: bool, rt: &'a Runtime) ->
         mk("embedded-websocket", cap, client, move |b| embedded::encode(inp, client, b)),
         mk("websocket-sans-io", cap, client, move |b| sansio::encode(inp, client, b)),
     ];
-    if client {
-        v.push(mk("(floor, no state, no masking) hand-written header + memcpy", cap, client, move |b| {
-            ceilings::encode_floor(inp, client, b)
-        }));
-    }
+    v.push(mk("(floor, no state, no masking) hand-written header + memcpy", cap, client, move |b| {
+        ceilings::encode_floor(inp, client, b)
+    }));
     #[cfg(feature = "ours")]
     if ours::AVAILABLE {
         v.push(mk("ours (sockless)", cap, client, move |b| ours::encode(inp, client, b)));
