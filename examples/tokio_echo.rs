@@ -73,8 +73,8 @@ mod common;
 use common::{OutBuf, Upgrade};
 
 /// The receive buffer. Any size from 139 bytes works (headers and control frames are taken
-/// whole); a larger one means fewer reads and more messages whole in one piece. A frame that fits
-/// (so a 64 KiB message with its header) is received whole (`Config::whole_frames_up_to`), and
+/// whole); a larger one means fewer reads and more messages whole in one piece. A message in one
+/// frame that fits (so a 64 KiB message with its header) is received whole (`Config::whole_messages_up_to`), and
 /// echoed from where it lies.
 const RBUF_LEN: usize = 64 * 1024 + MAX_HEADER_LEN;
 /// Echoes up to this size are always copied into the output buffer; larger ones only while more
@@ -180,9 +180,9 @@ impl WsStream {
         tcp.set_nodelay(true)?;
         let mut rbuf = vec![0u8; RBUF_LEN].into_boxed_slice();
         let mut out = OutBuf::default();
-        // A frame that fits the buffer is received whole, in place (otherwise its pieces would be
-        // copied into `msg`).
-        config.whole_frames_up_to = RBUF_LEN;
+        // A message in one frame that fits the buffer is received whole, in place (otherwise its
+        // pieces would be copied into `msg`).
+        config.whole_messages_up_to = RBUF_LEN;
         let mut handshake = ServerHandshake::new(config);
         let mut filled = 0;
         loop {

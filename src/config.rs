@@ -56,34 +56,36 @@ pub struct Config {
     /// Answer a received Close with a Close echoing its code. Default `true`. With `false` the
     /// caller answers with [`Connection::close`](crate::Connection::close).
     pub auto_close: bool,
-    /// Receive a data frame whole when it is at most this many bytes, header included: until all
-    /// of it is in the input, [`Connection::receive`](crate::Connection::receive) answers
+    /// Receive a message sent in one frame (the usual case) whole when that frame is at most this
+    /// many bytes, header included: until all of it is in the input,
+    /// [`Connection::receive`](crate::Connection::receive) answers
     /// [`Recv::NeedInput`](crate::Recv::NeedInput) without consuming its header, so the driver
     /// reads on (its loop already does) and then gets the payload in one piece, in place:
     /// [`Assembler::receive`](crate::message::Assembler::receive) hands such a message back
-    /// without copying it, and an echo or a proxy sends it from where it lies. Longer frames are
-    /// delivered in pieces as they arrive, as every frame is with the default, 0. The header is
-    /// still checked as soon as it is complete, so a frame that breaks a rule or a limit fails at
-    /// once, not after its payload.
+    /// without copying it, and an echo or a proxy sends it from where it lies. Longer frames, and
+    /// the frames of a fragmented message (which a reassembler copies anyway), are delivered in
+    /// pieces as they arrive, as every frame is with the default, 0. The header is still checked
+    /// as soon as it is complete, so a frame that breaks a rule or a limit fails at once, not
+    /// after its payload.
     ///
     /// Set it to at most the length of the receive buffer (64 KiB and
     /// [`frame::MAX_HEADER_LEN`](crate::frame::MAX_HEADER_LEN) in the documented loop): a frame
     /// that fits the setting but not the buffer can never be whole, and the connection waits for
     /// it for ever. Values above `u32::MAX` are taken as `u32::MAX`.
-    pub whole_frames_up_to: usize,
+    pub whole_messages_up_to: usize,
     /// Limits on the opening handshake.
     pub handshake: HandshakeLimits,
 }
 
 impl Config {
-    /// The defaults: 16 MiB frames, 64 MiB messages, automatic Pong and Close replies, frames
-    /// delivered in pieces as they arrive, default handshake limits.
+    /// The defaults: 16 MiB frames, 64 MiB messages, automatic Pong and Close replies, data
+    /// delivered in pieces as it arrives, default handshake limits.
     pub const DEFAULT: Self = Self {
         max_frame_len: 16 << 20,
         max_message_len: 64 << 20,
         auto_pong: true,
         auto_close: true,
-        whole_frames_up_to: 0,
+        whole_messages_up_to: 0,
         handshake: HandshakeLimits::DEFAULT,
     };
 }

@@ -68,7 +68,7 @@
 //!     let mut wbuf = vec![0u8; 64 * 1024];
 //!     let mut filled = 0;
 //!     let mut config = Config::default();
-//!     config.whole_frames_up_to = rbuf.len(); // a frame that fits the buffer comes whole
+//!     config.whole_messages_up_to = rbuf.len(); // a message that fits the buffer comes whole
 //!
 //!     // 1. The handshake: append reads to one buffer until the head is complete.
 //!     let mut handshake = ServerHandshake::new(config);
@@ -151,16 +151,17 @@
 //! itself (RFC 6455 7.1.1).
 //!
 //! **The receive buffer.** 64 KiB and a frame header ([`frame::MAX_HEADER_LEN`]), as here, with
-//! [`Config::whole_frames_up_to`] set to its length: a data frame that fits it is delivered in one
-//! piece, in place, once all of it has been read (until then `receive` answers
-//! [`Recv::NeedInput`] and consumes nothing, and the loop reads on), so a message of up to 64 KiB
-//! is echoed, forwarded or handed back by [`message::Assembler::receive`] from where it lies,
-//! never copied. Longer frames stream in pieces. The size was chosen by measurement over sockets:
-//! in the end-to-end load benchmark (`benches/E2E.md`), a 16 KiB buffer cost `tokio_echo` 32% more
-//! CPU per echo of 16 KiB messages than 64 KiB; in memory, where a read costs nothing, waiting for
-//! whole frames made 64 KiB messages 1.2x faster through the `Assembler` than receiving their
-//! pieces as they lay (`benches/RESULTS.md`, variants). [`Connection::whole_frame_len`] says the
-//! same of one frame, for a driver that decides frame by frame.
+//! [`Config::whole_messages_up_to`] set to its length: a message sent in one frame that fits the
+//! buffer is delivered in one piece, in place, once all of it has been read (until then `receive`
+//! answers [`Recv::NeedInput`] and consumes nothing, and the loop reads on), so a message of up to
+//! 64 KiB is echoed, forwarded or handed back by [`message::Assembler::receive`] from where it
+//! lies, never copied. Longer frames, and fragmented messages, stream in pieces. The size was
+//! chosen by measurement over sockets: in the end-to-end load benchmark (`benches/E2E.md`), a
+//! 16 KiB buffer cost `tokio_echo` 32% more CPU per echo of 16 KiB messages than 64 KiB; in
+//! memory, where a read costs nothing, taking 64 KiB messages whole made them 1.28x faster
+//! through the `Assembler` than receiving their pieces as they lay (`benches/RESULTS.md`, W2 and
+//! its variants). [`Connection::whole_frame_len`] tells the length of any one frame, for a driver
+//! that decides frame by frame.
 //!
 //! ## The async loop
 //!

@@ -764,14 +764,14 @@ mod tests {
     }
 
     #[test]
-    fn with_whole_frames_up_to_a_message_read_in_chunks_is_borrowed_from_the_input() {
+    fn with_whole_messages_up_to_a_message_read_in_chunks_is_borrowed_from_the_input() {
         // A 40-byte text frame arriving in reads of every size: with the connection waiting for
         // whole frames, the assembler stores no piece and hands the text back from the driver's
         // buffer.
         let input = frame(1, true, "ünïcödé text, forty bytes long".as_bytes());
         for chunk in 1..=input.len() {
             let mut conn = Connection::server(Config {
-                whole_frames_up_to: input.len(),
+                whole_messages_up_to: input.len(),
                 ..Config::default()
             });
             let mut a = Assembler::new(ArrayVec::<u8, 64>::new());

@@ -256,8 +256,8 @@ struct RxConfig {
     closes_first: bool,
     /// `(max_frame_len, max_message_len)`, or the defaults.
     limits: Option<(u64, u64)>,
-    /// `Config::whole_frames_up_to`.
-    whole_frames_up_to: usize,
+    /// `Config::whole_messages_up_to`.
+    whole_messages_up_to: usize,
 }
 
 impl RxConfig {
@@ -273,7 +273,7 @@ impl RxConfig {
         let mut c = Config::default();
         c.auto_pong = self.auto_pong;
         c.auto_close = self.auto_close;
-        c.whole_frames_up_to = self.whole_frames_up_to;
+        c.whole_messages_up_to = self.whole_messages_up_to;
         if let Some((f, m)) = self.limits {
             c.max_frame_len = f;
             c.max_message_len = m;
@@ -291,12 +291,12 @@ fn rx_config() -> impl Strategy<Value = RxConfig> {
         prop_oneof![2 => Just(0usize), 1 => 0usize..400, 1 => Just(usize::MAX)],
     )
         .prop_map(
-            |(auto_pong, auto_close, limits, closes_first, whole_frames_up_to)| RxConfig {
+            |(auto_pong, auto_close, limits, closes_first, whole_messages_up_to)| RxConfig {
                 auto_pong,
                 auto_close,
                 closes_first,
                 limits,
-                whole_frames_up_to,
+                whole_messages_up_to,
             },
         )
 }

@@ -4,7 +4,7 @@
 //! or raw bytes) and how the wire is chunked. The first byte picks the buffer (`Vec` or a 64-byte
 //! `ArrayVec`), whether some pieces bypass the assembler (taken with `Connection::receive`
 //! directly or pushed by hand), the way a careless driver could mix them, and whether the
-//! connection waits for frames of up to 64 bytes to be whole (`Config::whole_frames_up_to`).
+//! connection waits for frames of up to 64 bytes to be whole (`Config::whole_messages_up_to`).
 //!
 //! Without bypassing, every message must equal the one a plain `Connection::receive` loop sees,
 //! and text must be what `from_utf8` says it is. With bypassing, anything the assembler hands out
@@ -91,7 +91,7 @@ fn assembled<B: MessageBuffer>(
     whole_frames: usize,
 ) -> Vec<Got> {
     let mut config = Config::default();
-    config.whole_frames_up_to = whole_frames;
+    config.whole_messages_up_to = whole_frames;
     let mut conn = Connection::server(config);
     let (mut got, mut buf, mut fed) = (Vec::new(), Vec::new(), 0);
     let mut wbuf = [0u8; 256];
@@ -192,7 +192,7 @@ fuzz_target!(|data: &[u8]| {
         [0, 0, 0, 1, 2][(y % 5) as usize]
     };
     let chunk = move || (next() % 200) as usize + 1;
-    // Config::whole_frames_up_to: frames of up to 64 bytes (of at most 131) wait to be whole.
+    // Config::whole_messages_up_to: frames of up to 64 bytes (of at most 131) wait to be whole.
     let whole = if flags & 4 != 0 { 64 } else { 0 };
     let got = if flags & 1 == 0 {
         assembled(Assembler::new(Vec::new()), &wire, chunk, bypass, bypassing, whole)

@@ -1,5 +1,5 @@
 //! `Connection::receive` for either role (first byte, whose bits 1-3 also choose the RSV bits a
-//! negotiated extension owns and bits 4-7 `Config::whole_frames_up_to`, 0 to 1,905 bytes), with
+//! negotiated extension owns and bits 4-7 `Config::whole_messages_up_to`, 0 to 1,905 bytes), with
 //! fuzzer-chosen chunking (second byte
 //! seeds the chunk sizes): never panics, honours `consumed`, and gives the same frames, control
 //! events, error and output bytes as feeding everything at once, and the same payload delivered
@@ -115,7 +115,7 @@ fn run(client: bool, bits: Rsv, whole_frames: usize, data: &[u8], chunk: impl Fn
     let mut config = Config::default();
     config.max_frame_len = 1 << 16;
     config.max_message_len = 1 << 17;
-    config.whole_frames_up_to = whole_frames;
+    config.whole_messages_up_to = whole_frames;
     if client {
         let rng = |d: &mut [u8]| -> Result<(), RandomError> {
             d.fill(0x5A);
@@ -135,7 +135,7 @@ fuzz_target!(|input: &[u8]| {
     let [role, seed, data @ ..] = input else { return };
     let client = role & 1 == 1;
     let bits = Rsv::from_bits((role >> 1) & 7).unwrap_or_default();
-    // Config::whole_frames_up_to: off, or up to 1,905 bytes (frames that wait for their rest).
+    // Config::whole_messages_up_to: off, or up to 1,905 bytes (frames that wait for their rest).
     let whole_frames = usize::from(role >> 4) * 127;
     let mut state = u32::from(*seed) | 1;
     let chunked = run(client, bits, whole_frames, data, || {

@@ -278,8 +278,8 @@ pub struct Connection<R = NoRandom> {
     rx_message_len: u64,
     /// Payload bytes left in the frame being streamed out by `send_header`/`send_payload`.
     tx_remaining: u64,
-    /// `Config::whole_frames_up_to`.
-    whole_frames_up_to: u32,
+    /// `Config::whole_messages_up_to`.
+    whole_messages_up_to: u32,
     /// The masking key of the frame being received, advanced to the next payload byte.
     rx_mask: [u8; 4],
     /// The masking key of the frame being streamed out, advanced to the next payload byte.
@@ -338,7 +338,7 @@ impl<R: RandomSource> Connection<R> {
             rx_remaining: 0,
             rx_message_len: 0,
             tx_remaining: 0,
-            whole_frames_up_to: u32::try_from(config.whole_frames_up_to).unwrap_or(u32::MAX),
+            whole_messages_up_to: u32::try_from(config.whole_messages_up_to).unwrap_or(u32::MAX),
             rx_mask: [0; 4],
             tx_mask: [0; 4],
             utf8: Utf8Validator::new(),
@@ -607,9 +607,14 @@ impl<R: RandomSource> Connection<R> {
                 Ok(n) => n,
                 Err(e) => return self.fail_received(e),
             };
-            // `Config::whole_frames_up_to`: a frame that short waits until it is all here.
+            // `Config::whole_messages_up_to`: a message in one frame that short waits until it
+            // is all here. (A fragment would only be copied twice: it is reassembled anyway.)
             let frame_len = header.payload_len.saturating_add(header_len as u64);
-            if frame_len <= u64::from(self.whole_frames_up_to) && frame_len > input.len() as u64 {
+            if header.fin
+                && header.opcode != OpCode::Continuation
+                && frame_len <= u64::from(self.whole_messages_up_to)
+                && frame_len > input.len() as u64
+            {
                 return need_input(0);
             }
             self.start_data_frame(&header, message_len);

@@ -2466,17 +2466,17 @@ fn whole_frame_len_names_the_next_frame_only_at_a_frame_boundary() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Config::whole_frames_up_to
+// Config::whole_messages_up_to
 // ---------------------------------------------------------------------------------------------
 
 fn whole_up_to(limit: usize) -> Config {
     let mut c = config();
-    c.whole_frames_up_to = limit;
+    c.whole_messages_up_to = limit;
     c
 }
 
 #[test]
-fn a_frame_within_whole_frames_up_to_is_delivered_in_one_piece_at_any_chunking() {
+fn a_frame_within_whole_messages_up_to_is_delivered_in_one_piece_at_any_chunking() {
     for role in ROLES {
         // Text with a character split at every chunk size, 16-bit length; then a Ping, then a
         // short binary frame.
@@ -2524,7 +2524,7 @@ fn a_frame_waiting_to_be_whole_consumes_nothing_until_it_is() {
 }
 
 #[test]
-fn a_frame_longer_than_whole_frames_up_to_still_streams() {
+fn a_frame_longer_than_whole_messages_up_to_still_streams() {
     for role in ROLES {
         let payload = [7u8; 300];
         let input = frame(role, true, OpCode::Binary, &payload);
@@ -2571,4 +2571,23 @@ fn a_frame_waiting_to_be_whole_fails_on_its_header_at_once() {
         ProtocolError::ExpectedContinuation,
         1002,
     );
+}
+
+#[test]
+fn the_frames_of_a_fragmented_message_stream_whatever_whole_messages_up_to_says() {
+    // A first fragment and a continuation within the limit are delivered as they arrive.
+    for role in ROLES {
+        let mut input = frame(role, false, OpCode::Binary, &[1; 100]);
+        input.extend(frame(role, true, OpCode::Continuation, &[2; 100]));
+        let mut c = conn(role, whole_up_to(1000));
+        let (events, _, end) = drive(&mut c, &input, 50);
+        assert_eq!(end, End::NeedInput);
+        assert!(events.len() > 2, "{role:?} {events:?}");
+        let mut whole = [1u8; 200];
+        whole[100..].fill(2);
+        assert_eq!(
+            coalesce(&events),
+            [data(DataKind::Binary, &whole, true, true)]
+        );
+    }
 }

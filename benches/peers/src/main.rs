@@ -96,7 +96,7 @@ fn decode_contenders<'a>(inp: &'a DecodeInput, rt: &'a Runtime, fragmented: bool
                 Ok((t.elapsed(), black_box(c)))
             }));
             let mut d = ours::Decoder::with_rbuf(64 * 1024);
-            v.push(Contender::new("ours variant: Assembler::receive, 64 KiB rbuf, pieces received as they lie (no whole_frames_up_to)", move || {
+            v.push(Contender::new("ours variant: Assembler::receive, 64 KiB rbuf, pieces received as they lie (no whole_messages_up_to)", move || {
                 let t = Instant::now();
                 let c = d.decode_filled(black_box(b), n, false, false)?;
                 Ok((t.elapsed(), black_box(c)))

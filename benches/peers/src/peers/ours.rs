@@ -4,9 +4,9 @@
 //!
 //!   * decode: the crate's documented driving loop. Each read copies at most
 //!     `mem::MAX_READ` bytes into a caller receive buffer of 64 KiB plus a frame
-//!     header (`rbuf[filled..]`), and `Config::whole_frames_up_to` set to that
-//!     length, so that a frame which fits the buffer is received whole (a 64 KiB
-//!     message among them). `Connection::receive` is called until `NeedInput`,
+//!     header (`rbuf[filled..]`), and `Config::whole_messages_up_to` set to that
+//!     length, so that a message in one frame that fits the buffer is received
+//!     whole (a 64 KiB message among them). `Connection::receive` is called until `NeedInput`,
 //!     advancing by `consumed`; the unconsumed bytes are moved to the front once
 //!     per read. Payloads are
 //!     unmasked in place and borrowed from `rbuf`. Messages are reassembled by the
@@ -75,15 +75,16 @@ mod imp {
         }
 
         /// The documented loop + `Assembler<Vec<u8>>` driving the connection, with
-        /// `Config::whole_frames_up_to` set to the receive buffer's length (as the
-        /// crate docs say), so that a frame that fits it is received whole, in place.
+        /// `Config::whole_messages_up_to` set to the receive buffer's length (as the
+        /// crate docs say), so that a message in one frame that fits it is received
+        /// whole, in place.
         pub fn decode(&mut self, input: &[u8], n: usize) -> Result<Check, String> {
             self.decode_filled(input, n, false, true)
         }
 
         /// `decode`; with `fill`, the receive buffer is filled by several reads before
         /// processing (as one read of a socket with that much queued would); `whole`:
-        /// `Config::whole_frames_up_to` is the buffer's length (otherwise every piece
+        /// `Config::whole_messages_up_to` is the buffer's length (otherwise every piece
         /// is received as it lies, and a message in pieces is copied).
         pub fn decode_filled(&mut self, input: &[u8], n: usize, fill: bool, whole: bool) -> Result<Check, String> {
             let Decoder { rbuf, asm, .. } = self;
@@ -93,7 +94,7 @@ mod imp {
             }
             let mut config = Config::default();
             if whole {
-                config.whole_frames_up_to = rbuf.len();
+                config.whole_messages_up_to = rbuf.len();
             }
             let mut conn = Connection::server(config);
             let mut src = MemStream::reader(input);
