@@ -158,7 +158,7 @@
 //! lies, never copied. Longer frames, and fragmented messages, stream in pieces. The size was
 //! chosen by measurement over sockets: in the end-to-end load benchmark (`benches/E2E.md`), a
 //! 16 KiB buffer cost `tokio_echo` 32% more CPU per echo of 16 KiB messages than 64 KiB; in
-//! memory, where a read costs nothing, taking 64 KiB messages whole made them 1.28x faster
+//! memory, where a read costs nothing, taking 64 KiB messages whole made them 1.26x faster
 //! through the `Assembler` than receiving their pieces as they lay (`benches/RESULTS.md`, W2 and
 //! its variants). [`Connection::whole_frame_len`] tells the length of any one frame, for a driver
 //! that decides frame by frame.
