@@ -125,13 +125,7 @@ pub fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     };
     let (head_src, src) = src.split_at(head_len);
     let (head_dst, dst) = dst.split_at_mut(head_len);
-    for ((db, sb), k) in head_dst
-        .iter_mut()
-        .zip(head_src)
-        .zip(rotated(key, offset).iter().cycle())
-    {
-        *db = sb ^ k;
-    }
+    copy_masked_bytes(head_src, head_dst, rotated(key, offset));
     let rk = rotated(key, offset + head_len);
     let word = doubled(rk);
     let mut d = dst.chunks_exact_mut(8);
@@ -141,12 +135,14 @@ pub fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
         w.copy_from_slice(sc);
         dc.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
     }
-    for ((db, sb), k) in d
-        .into_remainder()
-        .iter_mut()
-        .zip(s.remainder())
-        .zip(rk.iter().cycle())
-    {
+    copy_masked_bytes(s.remainder(), d.into_remainder(), rk);
+}
+
+/// [`copy_masked`] a byte at a time, for the few bytes before and after its word loop; `rk`
+/// applies at `src[0]`.
+#[inline(always)]
+fn copy_masked_bytes(src: &[u8], dst: &mut [u8], rk: [u8; 4]) {
+    for ((db, sb), k) in dst.iter_mut().zip(src).zip(rk.iter().cycle()) {
         *db = sb ^ k;
     }
 }
